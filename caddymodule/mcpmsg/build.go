@@ -1,0 +1,67 @@
+package mcpmsg
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// JSON-RPC error codes the handler uses.
+const (
+	// CodeInvalidRequest is JSON-RPC's code for a request that is not valid,
+	// used here for a body over the size limit.
+	CodeInvalidRequest = -32600
+	// CodeInternalError is JSON-RPC's code for an internal error, used here for
+	// an upstream that failed to answer.
+	CodeInternalError = -32603
+	// CodeServerBusy is the code for a call refused because too many are held.
+	CodeServerBusy = -32000
+	// CodeRequestTimeout is the code the MCP SDKs use for a request that timed
+	// out, used here when a held call reaches its maximum duration.
+	CodeRequestTimeout = -32001
+)
+
+// ErrorResponse encodes a JSON-RPC error response. The id is written as the raw
+// bytes given, or null when id is empty.
+func ErrorResponse(id json.RawMessage, code int, message string) []byte {
+	b := make([]byte, 0, 96+len(id)+len(message))
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	if len(id) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, id...)
+	}
+	b = append(b, `,"error":{"code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"message":`...)
+	b = appendString(b, message)
+	return append(b, "}}"...)
+}
+
+// Progress encodes a notifications/progress message for token. Total is left
+// out when nil, and message when empty.
+func Progress(token json.RawMessage, progress float64, total *float64, message string) []byte {
+	b := make([]byte, 0, 128+len(token)+len(message))
+	b = append(b, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":`...)
+	b = append(b, token...)
+	b = append(b, `,"progress":`...)
+	b = strconv.AppendFloat(b, progress, 'f', -1, 64)
+	if total != nil {
+		b = append(b, `,"total":`...)
+		b = strconv.AppendFloat(b, *total, 'f', -1, 64)
+	}
+	if message != "" {
+		b = append(b, `,"message":`...)
+		b = appendString(b, message)
+	}
+	return append(b, "}}"...)
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	enc, err := json.Marshal(s)
+	if err != nil {
+		// A Go string always marshals; invalid UTF-8 becomes U+FFFD.
+		return append(b, `""`...)
+	}
+	return append(b, enc...)
+}

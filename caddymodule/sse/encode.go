@@ -1,0 +1,79 @@
+// Package sse encodes and incrementally decodes Server-Sent Events as the
+// WHATWG HTML standard defines them.
+package sse
+
+import (
+	"bytes"
+	"io"
+	"strings"
+)
+
+// Event is one server-sent event.
+type Event struct {
+	// ID is the event's id field; empty means none is written.
+	ID string
+	// Name is the event type; empty means the default, "message".
+	Name string
+	// Data is the event's data. Line breaks (CRLF, LF or CR) separate it into
+	// data lines, and a receiver joins them again with LF.
+	Data string
+}
+
+// lineBreaks are the line terminators of the event stream format.
+const lineBreaks = "\r\n"
+
+// WriteEvent writes ev to w in the event stream format and returns the number
+// of bytes written. A field that contains a line break cannot be encoded in one
+// line, so ID and Name are cut at their first line break.
+func WriteEvent(w io.Writer, ev Event) (int, error) {
+	var b bytes.Buffer
+	b.Grow(len(ev.Data) + len(ev.ID) + len(ev.Name) + 32)
+	if ev.ID != "" {
+		b.WriteString("id: ")
+		b.WriteString(firstLine(ev.ID))
+		b.WriteByte('\n')
+	}
+	if ev.Name != "" {
+		b.WriteString("event: ")
+		b.WriteString(firstLine(ev.Name))
+		b.WriteByte('\n')
+	}
+	data := ev.Data
+	for {
+		b.WriteString("data: ")
+		i := strings.IndexAny(data, lineBreaks)
+		if i < 0 {
+			b.WriteString(data)
+			b.WriteByte('\n')
+			break
+		}
+		b.WriteString(data[:i])
+		b.WriteByte('\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	b.WriteByte('\n')
+	return w.Write(b.Bytes())
+}
+
+// WriteComment writes a comment line, which receivers ignore but which keeps
+// idle timers along the way from firing. Line breaks in text become spaces.
+func WriteComment(w io.Writer, text string) (int, error) {
+	text = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, text)
+	return io.WriteString(w, ": "+text+"\n\n")
+}
+
+// firstLine returns s up to its first line break.
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, lineBreaks); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
