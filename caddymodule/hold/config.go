@@ -1,0 +1,95 @@
+// Package hold is the held-call engine of mcp_keepalive, in plain net/http: it
+// passes every request to the next handler untouched, except a JSON-RPC
+// tools/call whose upstream does not answer within a grace period. That call it
+// answers itself with a Server-Sent Events stream, kept alive with comments and
+// progress notifications, that ends with the upstream's response or with a
+// JSON-RPC error if the upstream fails.
+package hold
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"time"
+)
+
+// Defaults of Config, documented on its fields.
+const (
+	DefaultGrace          = time.Second
+	DefaultInterval       = 15 * time.Second
+	DefaultMaxDuration    = 24 * time.Hour
+	DefaultMaxRequestBody = 4 << 20
+	DefaultMaxHeld        = 10000
+)
+
+// Config says which calls are held and how. The zero value is not valid; start
+// from DefaultConfig.
+type Config struct {
+	// Tools are shell-style patterns (path.Match syntax) of the tool names to
+	// hold; empty holds every tool.
+	Tools []string
+	// Grace is how long to wait for the upstream's complete answer before
+	// switching to a stream; 0 switches at once.
+	Grace time.Duration
+	// Interval is the time between keep-alive events.
+	Interval time.Duration
+	// Progress tells whether to send notifications/progress when the client
+	// gave a progressToken; otherwise keep-alives are comment lines.
+	Progress bool
+	// MaxDuration is the longest a call is held; then the upstream call is
+	// cancelled and the client gets a JSON-RPC error.
+	MaxDuration time.Duration
+	// MaxRequestBody is the largest JSON request body read, in bytes; a larger
+	// one gets 413 and a JSON-RPC error.
+	MaxRequestBody int64
+	// MaxHeld is the most calls held at once; over it a call gets 503 and a
+	// JSON-RPC error.
+	MaxHeld int
+}
+
+// DefaultConfig returns the configuration with every default.
+func DefaultConfig() Config {
+	return Config{
+		Grace:          DefaultGrace,
+		Interval:       DefaultInterval,
+		Progress:       true,
+		MaxDuration:    DefaultMaxDuration,
+		MaxRequestBody: DefaultMaxRequestBody,
+		MaxHeld:        DefaultMaxHeld,
+	}
+}
+
+// Validate reports the first thing wrong with c.
+func (c Config) Validate() error {
+	for _, p := range c.Tools {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("tool pattern %q: %w", p, err)
+		}
+	}
+	switch {
+	case c.Grace < 0:
+		return errors.New("grace must not be negative")
+	case c.Interval <= 0:
+		return errors.New("interval must be positive")
+	case c.MaxDuration <= 0:
+		return errors.New("max_duration must be positive")
+	case c.MaxRequestBody <= 0:
+		return errors.New("max_request_body must be positive")
+	case c.MaxHeld <= 0:
+		return errors.New("max_held must be positive")
+	}
+	return nil
+}
+
+// holds reports whether calls of tool are held.
+func (c *Config) holds(tool string) bool {
+	if len(c.Tools) == 0 {
+		return true
+	}
+	for _, p := range c.Tools {
+		if ok, _ := path.Match(p, tool); ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,140 @@
+package hold
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+)
+
+// Next is the rest of the handler chain, in the shape of Caddy's
+// caddyhttp.Handler.ServeHTTP.
+type Next func(http.ResponseWriter, *http.Request) error
+
+// Handler holds long tools/call requests open. It is safe for concurrent use.
+type Handler struct {
+	cfg  Config
+	log  *zap.Logger
+	held *atomic.Int64
+
+	// Detach, when set, is applied to the request that is sent upstream for a
+	// held call, after its context has been detached from the client's. The
+	// Caddy glue uses it to give the upstream request its own copy of
+	// per-request state.
+	Detach func(*http.Request) *http.Request
+}
+
+// New returns a Handler for cfg, which must be valid. Held calls are counted
+// in held, which may be shared by handlers that must respect one limit
+// together (across config reloads, say); nil gives the handler its own.
+func New(cfg Config, held *atomic.Int64, log *zap.Logger) *Handler {
+	if held == nil {
+		held = new(atomic.Int64)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Handler{cfg: cfg, held: held, log: log}
+}
+
+// errBodyTooLarge marks a request body over the limit.
+var errBodyTooLarge = errors.New("request body too large")
+
+// ServeHTTP passes r to next, unless r is a tools/call of a held tool from a
+// client that accepts an event stream: that one it holds. Errors are next's
+// own, or the failure to read the request body.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+	if r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
+		return next(w, r)
+	}
+	body, err := readBody(r.Body, h.cfg.MaxRequestBody)
+	if errors.Is(err, errBodyTooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, nil, mcpmsg.CodeInvalidRequest,
+			"request body is larger than "+strconv.FormatInt(h.cfg.MaxRequestBody, 10)+" bytes")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading request body: %w", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+
+	// The substring test keeps JSON parsing off the path of every other
+	// message; a method spelled with escapes merely goes unheld.
+	if !bytes.Contains(body, []byte("tools")) || !acceptsEventStream(r.Header) {
+		return next(w, r)
+	}
+	msg, err := mcpmsg.Parse(body)
+	if err != nil || !msg.IsToolCall() || !h.cfg.holds(msg.Tool) {
+		return next(w, r)
+	}
+
+	if n := h.held.Add(1); n > int64(h.cfg.MaxHeld) {
+		h.held.Add(-1)
+		h.log.Warn("held call refused: too many held calls",
+			zap.String("tool", msg.Tool), zap.Int("max_held", h.cfg.MaxHeld))
+		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpmsg.CodeServerBusy,
+			"too many calls in progress, try again later")
+		return nil
+	}
+	defer h.held.Add(-1)
+	return h.hold(w, r, body, &msg, next)
+}
+
+// Held returns how many calls are held now.
+func (h *Handler) Held() int64 { return h.held.Load() }
+
+// readBody reads all of body, failing with errBodyTooLarge past limit bytes.
+func readBody(body io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errBodyTooLarge
+	}
+	return b, nil
+}
+
+// isJSON reports whether a Content-Type names JSON.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// isEventStream reports whether a Content-Type names an event stream.
+func isEventStream(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/event-stream"
+}
+
+// acceptsEventStream reports whether the Accept header lists text/event-stream.
+func acceptsEventStream(h http.Header) bool {
+	for _, v := range h.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeError answers with a JSON-RPC error response and an HTTP status.
+func writeError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
+	body := mcpmsg.ErrorResponse(id, code, message)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
