@@ -1,0 +1,140 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("mcp_keepalive", parseKeepAlive)
+	httpcaddyfile.RegisterDirectiveOrder("mcp_keepalive", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// parseKeepAlive sets up the handler from Caddyfile tokens.
+func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	k := new(KeepAlive)
+	err := k.UnmarshalCaddyfile(h.Dispenser)
+	return k, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	mcp_keepalive [<matcher>] {
+//	    tools            <pattern...>
+//	    grace            <duration>
+//	    interval         <duration>
+//	    progress         on|off
+//	    max_duration     <duration>
+//	    max_request_body <size>
+//	    max_held         <n>
+//	}
+//
+// Every subdirective is optional; see the fields of KeepAlive for defaults.
+func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive's name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "tools":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			k.Tools = append(k.Tools, args...)
+		case "grace":
+			dur, err := durationArg(d, true)
+			if err != nil {
+				return err
+			}
+			k.Grace = &dur
+		case "interval":
+			dur, err := durationArg(d, false)
+			if err != nil {
+				return err
+			}
+			k.Interval = dur
+		case "progress":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			var on bool
+			switch d.Val() {
+			case "on":
+				on = true
+			case "off":
+			default:
+				return d.Errf("progress must be 'on' or 'off', not '%s'", d.Val())
+			}
+			k.Progress = &on
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "max_duration":
+			dur, err := durationArg(d, false)
+			if err != nil {
+				return err
+			}
+			k.MaxDuration = dur
+		case "max_request_body":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			size, err := humanize.ParseBytes(arg)
+			if err != nil || size == 0 || size > 1<<40 {
+				return d.Errf("max_request_body: invalid size '%s'", arg)
+			}
+			k.MaxRequestBody = int64(size)
+		case "max_held":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(arg)
+			if err != nil || n <= 0 {
+				return d.Errf("max_held: need a positive whole number, not '%s'", arg)
+			}
+			k.MaxHeld = n
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// oneArg returns the single argument of the current subdirective.
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	arg := d.Val()
+	if d.NextArg() {
+		return "", d.ArgErr()
+	}
+	return arg, nil
+}
+
+// durationArg returns the single duration argument of the current
+// subdirective, which must be positive, or zero when zeroOK.
+func durationArg(d *caddyfile.Dispenser, zeroOK bool) (caddy.Duration, error) {
+	name := d.Val()
+	arg, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	dur, err := caddy.ParseDuration(arg)
+	if err != nil {
+		return 0, d.Errf("%s: invalid duration '%s': %v", name, arg, err)
+	}
+	if dur < 0 || (dur == 0 && !zeroOK) {
+		return 0, d.Errf("%s: duration must be positive, not '%s'", name, arg)
+	}
+	return caddy.Duration(dur), nil
+}
