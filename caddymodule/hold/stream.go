@@ -200,6 +200,12 @@ func (s *stream) run(cw *capture, done <-chan struct{}, res *upstreamResult, cli
 				"the call ran longer than max_duration "+s.h.cfg.MaxDuration.String()+" and was cancelled")
 		}
 	}
+	// The end of the call and the client's going may have come together.
+	select {
+	case <-clientGone:
+		s.gone = true
+	default:
+	}
 }
 
 // tick sends one keep-alive: invented progress when the client asked for
@@ -225,6 +231,10 @@ func (s *stream) consume(resp response) {
 		s.status = resp.status
 		ct := resp.header.Get("Content-Type")
 		switch {
+		case resp.status == http.StatusAccepted || resp.status == http.StatusNoContent:
+			s.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+				fmt.Sprintf("the upstream answered %d %s, with no response to this request", resp.status, http.StatusText(resp.status)))
+			return
 		case resp.status < 200 || resp.status > 299:
 			s.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				fmt.Sprintf("the upstream answered %d %s", resp.status, http.StatusText(resp.status)))
