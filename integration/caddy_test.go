@@ -1,0 +1,175 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// caddy is one running caddy-stata process.
+type caddy struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	URL  string // the front site, e.g. http://127.0.0.1:PORT
+	mu   sync.Mutex
+	logs []string
+	// watchers are told of each log line.
+	watchers []func(string)
+	exited   chan struct{}
+}
+
+// freePort returns a loopback port nobody listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startCaddy runs caddy-stata with a Caddyfile whose site block body is
+// siteBody (with {upstream} replaced by upstream's host:port) on a free port,
+// and waits until it serves.
+func startCaddy(t *testing.T, upstream, siteBody string) *caddy {
+	t.Helper()
+	port := freePort(t)
+	admin := freePort(t)
+	cfg := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	persist_config off
+	auto_https off
+}
+
+http://127.0.0.1:%d {
+%s
+}
+`, admin, port, strings.ReplaceAll(siteBody, "{upstream}", upstream))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &caddy{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
+	c.cmd = exec.Command(binary, "run", "--config", path, "--adapter", "caddyfile")
+	c.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	stderr, err := c.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Stdout = io.Discard
+	ready := make(chan struct{})
+	c.watch(func(line string) {
+		if strings.Contains(line, "serving initial configuration") {
+			select {
+			case <-ready:
+			default:
+				close(ready)
+			}
+		}
+	})
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go c.read(stderr)
+	t.Cleanup(c.stop)
+	select {
+	case <-ready:
+	case <-c.exited:
+		t.Fatalf("caddy-stata exited:\n%s", c.Logs())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("caddy-stata did not start:\n%s", c.Logs())
+	}
+	return c
+}
+
+// read collects the process's log lines and tells the watchers.
+func (c *caddy) read(r io.Reader) {
+	defer close(c.exited)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		c.mu.Lock()
+		c.logs = append(c.logs, line)
+		watchers := append([]func(string){}, c.watchers...)
+		c.mu.Unlock()
+		for _, w := range watchers {
+			w(line)
+		}
+	}
+}
+
+// watch calls fn for every later log line.
+func (c *caddy) watch(fn func(string)) {
+	c.mu.Lock()
+	c.watchers = append(c.watchers, fn)
+	c.mu.Unlock()
+}
+
+// waitLog waits for a log line that contains every one of parts, seen before
+// or after the call.
+func (c *caddy) waitLog(ctx context.Context, parts ...string) (string, error) {
+	found := make(chan string, 1)
+	match := func(line string) {
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				return
+			}
+		}
+		select {
+		case found <- line:
+		default:
+		}
+	}
+	c.watch(match)
+	c.mu.Lock()
+	for _, l := range c.logs {
+		match(l)
+	}
+	c.mu.Unlock()
+	select {
+	case l := <-found:
+		return l, nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("no log line with %q: %w", parts, ctx.Err())
+	}
+}
+
+// Logs returns everything the process logged so far.
+func (c *caddy) Logs() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.logs, "\n")
+}
+
+// stop ends the process and shows its log if the test failed.
+func (c *caddy) stop() {
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+	<-c.exited
+	if c.t.Failed() {
+		c.t.Logf("caddy-stata log:\n%s", c.Logs())
+	}
+}
+
+// keepAliveSite is the site body the client tests use: short grace and
+// interval, so that the 2 s fetch timeouts of the clients are covered.
+const keepAliveSite = `
+	mcp_keepalive {
+		grace 500ms
+		interval 1s
+	}
+	reverse_proxy {upstream} {
+		header_up Host {upstream_hostport}
+	}`

@@ -1,0 +1,258 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Client timers of the tests: each is far shorter than the 10 s tool.
+const (
+	headersTimeout = 2 * time.Second // undici headersTimeout; Go ResponseHeaderTimeout
+	bodyTimeout    = 2 * time.Second // undici bodyTimeout; the Go client's idle body timer
+	requestTimeout = 3 * time.Second // the MCP request timeout, reset by progress
+	longCall       = 10000           // ms the long tool runs
+)
+
+// progressEvent is one progress notification a client received.
+type progressEvent struct {
+	Progress float64  `json:"progress"`
+	Total    *float64 `json:"total"`
+	Message  *string  `json:"message"`
+}
+
+// callOutcome is what a client saw of one tool call.
+type callOutcome struct {
+	OK       bool
+	Text     string // the first text content of the result
+	IsError  bool
+	Err      string
+	Progress []progressEvent
+	Elapsed  time.Duration
+}
+
+// tsCall calls a tool with the TypeScript SDK client (integration/ts/call.mjs)
+// with the timers above, and returns what it saw.
+func tsCall(t *testing.T, url, tool string, args map[string]any, extra map[string]any) callOutcome {
+	t.Helper()
+	cfg := map[string]any{
+		"url": url, "tool": tool, "args": args,
+		"timeoutMs": requestTimeout.Milliseconds(), "resetTimeoutOnProgress": true, "progress": true,
+		"headersTimeoutMs": headersTimeout.Milliseconds(), "bodyTimeoutMs": bodyTimeout.Milliseconds(),
+		"connectTimeoutMs": 10000,
+	}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	arg, _ := json.Marshal(cfg)
+	cmd := exec.Command("node", filepath.Join(tsDir, "call.mjs"), string(arg))
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("call.mjs: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		OK           bool    `json:"ok"`
+		ConnectError *string `json:"connectError"`
+		Results      []struct {
+			OK     bool `json:"ok"`
+			Result *struct {
+				Content []struct {
+					Type string `json:"type"`
+					Text string `json:"text"`
+				} `json:"content"`
+				IsError bool `json:"isError"`
+			} `json:"result"`
+			Error     *string         `json:"error"`
+			Progress  []progressEvent `json:"progress"`
+			ElapsedMs int64           `json:"elapsedMs"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("call.mjs printed %q: %v", out, err)
+	}
+	if res.ConnectError != nil {
+		return callOutcome{Err: "connect: " + *res.ConnectError}
+	}
+	if len(res.Results) != 1 {
+		t.Fatalf("call.mjs: %d results\n%s", len(res.Results), stderr.String())
+	}
+	r := res.Results[0]
+	o := callOutcome{OK: r.OK, Progress: r.Progress, Elapsed: time.Duration(r.ElapsedMs) * time.Millisecond}
+	if r.Error != nil {
+		o.Err = *r.Error
+	}
+	if r.Result != nil {
+		o.IsError = r.Result.IsError
+		if len(r.Result.Content) > 0 {
+			o.Text = r.Result.Content[0].Text
+		}
+	}
+	if !o.OK {
+		t.Logf("ts client stderr:\n%s", stderr.String())
+	}
+	return o
+}
+
+// goCall calls a tool with the Go SDK client, through an HTTP client whose
+// header and idle-body timers are the ones above, and a watchdog that ends
+// the call when no progress came for requestTimeout (what the TypeScript
+// SDK's resetTimeoutOnProgress does).
+func goCall(t *testing.T, url, tool string, args map[string]any) callOutcome {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		progress []progressEvent
+	)
+	progressed := make(chan struct{}, 1)
+	client := mcp.NewClient(&mcp.Implementation{Name: "integration-go-client", Version: "1.0.0"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			msg, total := req.Params.Message, req.Params.Total
+			progress = append(progress, progressEvent{Progress: req.Params.Progress, Total: &total, Message: &msg})
+			mu.Unlock()
+			select {
+			case progressed <- struct{}{}:
+			default:
+			}
+		},
+	})
+	tr := &http.Transport{ResponseHeaderTimeout: headersTimeout}
+	defer tr.CloseIdleConnections()
+	transport := &mcp.StreamableClientTransport{
+		Endpoint:             url,
+		HTTPClient:           &http.Client{Transport: idleTimeout{base: tr, d: bodyTimeout}},
+		DisableStandaloneSSE: true,
+	}
+	connectCtx, connectCancel := context.WithTimeout(ctx, 10*time.Second)
+	session, err := client.Connect(connectCtx, transport, nil)
+	connectCancel()
+	if err != nil {
+		return callOutcome{Err: "connect: " + err.Error()}
+	}
+	defer session.Close()
+
+	// The watchdog: a call with no progress for requestTimeout times out.
+	callCtx, callCancel := context.WithCancelCause(ctx)
+	defer callCancel(nil)
+	go func() {
+		timer := time.NewTimer(requestTimeout)
+		defer timer.Stop()
+		for {
+			select {
+			case <-progressed:
+				timer.Reset(requestTimeout)
+			case <-timer.C:
+				callCancel(errors.New("request timed out: no progress for " + requestTimeout.String()))
+				return
+			case <-callCtx.Done():
+				return
+			}
+		}
+	}()
+	params := &mcp.CallToolParams{Name: tool, Arguments: args}
+	params.SetProgressToken("go-progress")
+	start := time.Now()
+	res, err := session.CallTool(callCtx, params)
+	o := callOutcome{Elapsed: time.Since(start)}
+	mu.Lock()
+	o.Progress = append(o.Progress, progress...)
+	mu.Unlock()
+	if err != nil {
+		o.Err = err.Error()
+		if cause := context.Cause(callCtx); cause != nil {
+			o.Err += " (" + cause.Error() + ")"
+		}
+		return o
+	}
+	o.OK, o.IsError = true, res.IsError
+	if len(res.Content) > 0 {
+		if tc, ok := res.Content[0].(*mcp.TextContent); ok {
+			o.Text = tc.Text
+		}
+	}
+	return o
+}
+
+// idleTimeout closes a response body that delivers no byte for d, like
+// undici's bodyTimeout.
+type idleTimeout struct {
+	base http.RoundTripper
+	d    time.Duration
+}
+
+func (it idleTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := it.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	b := &idleBody{rc: resp.Body, d: it.d}
+	b.timer = time.AfterFunc(it.d, func() { b.rc.Close() })
+	resp.Body = b
+	return resp, nil
+}
+
+// idleBody is a response body watched by an idle timer.
+type idleBody struct {
+	rc    io.ReadCloser
+	d     time.Duration
+	timer *time.Timer
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.d)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	return b.rc.Close()
+}
+
+// lockedBuffer is a bytes buffer safe for a writer and a reader.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
+
+// assertIncreasing fails unless progress strictly increases and there are at
+// least min values.
+func assertIncreasing(t *testing.T, progress []progressEvent, min int) {
+	t.Helper()
+	if len(progress) < min {
+		t.Fatalf("%d progress notifications, want at least %d", len(progress), min)
+	}
+	for i := 1; i < len(progress); i++ {
+		if progress[i].Progress <= progress[i-1].Progress {
+			t.Fatalf("progress went from %v to %v at %d", progress[i-1].Progress, progress[i].Progress, i)
+		}
+	}
+}
