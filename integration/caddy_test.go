@@ -158,6 +158,9 @@ func (c *caddy) stop() {
 	_ = c.cmd.Process.Kill()
 	_ = c.cmd.Wait()
 	<-c.exited
+	if strings.Contains(c.Logs(), "WARNING: DATA RACE") {
+		c.t.Error("the race detector found a data race in caddy-stata")
+	}
 	if c.t.Failed() {
 		c.t.Logf("caddy-stata log:\n%s", c.Logs())
 	}

@@ -29,7 +29,12 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "caddy-stata")
-	if err := command("go", "build", "-o", binary, "github.com/caddy-stata/caddy-stata/cmd/caddy-stata"); err != nil {
+	build := []string{"build", "-o", binary}
+	if raceEnabled {
+		build = append(build, "-race")
+	}
+	build = append(build, "github.com/caddy-stata/caddy-stata/cmd/caddy-stata")
+	if err := command("go", build...); err != nil {
 		fmt.Fprintln(os.Stderr, "building caddy-stata:", err)
 		return 1
 	}
