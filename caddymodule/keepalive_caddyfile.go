@@ -129,6 +129,12 @@ func durationArg(d *caddyfile.Dispenser, zeroOK bool) (caddy.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseDuration(d, name, arg, zeroOK)
+}
+
+// parseDuration parses the duration arg of subdirective name, which must be
+// positive, or zero when zeroOK.
+func parseDuration(d *caddyfile.Dispenser, name, arg string, zeroOK bool) (caddy.Duration, error) {
 	dur, err := caddy.ParseDuration(arg)
 	if err != nil {
 		return 0, d.Errf("%s: invalid duration '%s': %v", name, arg, err)

@@ -1,0 +1,159 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/runner"
+)
+
+func init() {
+	caddy.RegisterModule(StataRunner{})
+}
+
+// runners holds the running Stata servers by their settings. A config reload
+// that keeps a stata_runner's settings keeps its runner, so the Stata jobs it
+// is running are not stopped; a runner is closed when no loaded config uses
+// it any more.
+var runners = caddy.NewUsagePool()
+
+// StataRunner is the stata_runner handler: an MCP server (Streamable HTTP,
+// built on the official Go SDK) that runs Stata do-files in batch mode, with
+// the tools stata_run_file and stata_run_selection, progress from the Stata
+// log, a bounded pool of Stata processes, timeouts and cancellation. A GET
+// with `Accept: application/json` answers a health report. It ends the
+// handler chain.
+type StataRunner struct {
+	// Stata is the path of the Stata executable (stata-mp, stata-se or stata).
+	// Default: the first of those found on PATH or under /usr/local/stata* or
+	// /Applications/Stata*. When none is found the handler still loads, and
+	// every tool call answers with a tool error that says to set this.
+	Stata string `json:"stata,omitempty"`
+
+	// Workers is the number of Stata processes that may run at once; Stata
+	// licences are per seat. Default: `1`.
+	Workers int `json:"workers,omitempty"`
+
+	// Queue is the number of calls that may wait for a worker; a call over it
+	// is answered with a tool error. `0` lets no call wait. Default: `16`.
+	Queue *int `json:"queue,omitempty"`
+
+	// Timeout is the default run limit of a call; a call may ask for less.
+	// Default: `1h`.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// WorkDir is where stata_run_selection writes its do-files. Default: a
+	// private directory under the system's temporary directory.
+	WorkDir string `json:"work_dir,omitempty"`
+
+	// MaxOutput is the most log text returned, in bytes; a longer log keeps
+	// its head and tail with a marker in between. Default: `1MiB`.
+	MaxOutput int64 `json:"max_output,omitempty"`
+
+	key    string
+	runner *runner.Runner
+}
+
+// CaddyModule returns the Caddy module information.
+func (StataRunner) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.stata_runner",
+		New: func() caddy.Module { return new(StataRunner) },
+	}
+}
+
+// Provision finds or starts the runner for these settings.
+func (s *StataRunner) Provision(ctx caddy.Context) error {
+	key, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("stata_runner: %w", err)
+	}
+	s.key = string(key)
+	logger := ctx.Logger()
+	cfg := runner.Config{
+		Stata:     s.Stata,
+		Workers:   s.Workers,
+		Timeout:   time.Duration(s.Timeout),
+		WorkDir:   s.WorkDir,
+		MaxOutput: s.MaxOutput,
+		Logger:    logger,
+	}
+	if s.Queue != nil {
+		cfg.Queue = *s.Queue
+		if cfg.Queue == 0 {
+			cfg.Queue = -1 // the runner's way to say that nobody waits
+		}
+	}
+	val, _, err := runners.LoadOrNew(s.key, func() (caddy.Destructor, error) {
+		r, err := runner.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		h := r.Health()
+		logger.Info("stata runner started", zap.String("stata", h.Stata), zap.Int("workers", h.Workers),
+			zap.String("work_dir", r.WorkDir()), zap.String("problem", h.Error))
+		return pooledRunner{r}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("stata_runner: %w", err)
+	}
+	s.runner = val.(pooledRunner).Runner
+	return nil
+}
+
+// Validate checks the settings.
+func (s *StataRunner) Validate() error {
+	switch {
+	case s.Workers < 0:
+		return fmt.Errorf("stata_runner: workers must be positive")
+	case s.Queue != nil && *s.Queue < 0:
+		return fmt.Errorf("stata_runner: queue must not be negative")
+	case s.Timeout < 0:
+		return fmt.Errorf("stata_runner: timeout must be positive")
+	case s.MaxOutput < 0:
+		return fmt.Errorf("stata_runner: max_output must be positive")
+	}
+	return nil
+}
+
+// Cleanup releases this config's hold on the runner. It does not wait: a
+// runner no longer used is closed in the background.
+func (s *StataRunner) Cleanup() error {
+	if s.key == "" {
+		return nil
+	}
+	_, err := runners.Delete(s.key)
+	return err
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler; it does not call next.
+func (s *StataRunner) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	s.runner.ServeHTTP(w, r)
+	return nil
+}
+
+// pooledRunner lets the usage pool close a runner without blocking Caddy:
+// Close waits for Stata processes to exit.
+type pooledRunner struct{ *runner.Runner }
+
+// Destruct closes the runner in the background.
+func (p pooledRunner) Destruct() error {
+	go p.Runner.Close()
+	return nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*StataRunner)(nil)
+	_ caddy.Validator             = (*StataRunner)(nil)
+	_ caddy.CleanerUpper          = (*StataRunner)(nil)
+	_ caddyhttp.MiddlewareHandler = (*StataRunner)(nil)
+	_ caddyfile.Unmarshaler       = (*StataRunner)(nil)
+)

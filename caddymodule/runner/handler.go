@@ -1,0 +1,380 @@
+package runner
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/zap"
+)
+
+// A Runner is an MCP server, served over the Streamable HTTP transport, whose
+// tools run Stata do-files in batch mode. It is an http.Handler: mount it
+// where MCP clients post, and a GET asking for JSON there gets its health.
+//
+// The transport is the Go SDK's StreamableHTTPHandler with stateful sessions:
+// a session is needed for notifications/cancelled, which arrives in a POST of
+// its own, to reach the call it cancels. Calls answer on an SSE stream, so
+// progress notifications reach the client while Stata runs. The SDK's
+// DNS-rebinding protection stays on unless the Config turns it off: a request
+// that reached the server through a loopback address with a Host that is not
+// loopback gets 403. Served in-process by Caddy, the request the SDK sees is
+// the client's own, with the client's Host and Caddy's local address, so the
+// check matters only when the connection to Caddy itself comes over loopback:
+// a tunnel or a proxy on the same machine, or a Caddy reverse_proxy (for
+// example behind mcp_keepalive) to a loopback site; such a proxy should set
+// the upstream's Host (header_up Host {upstream_hostport}), or the Config
+// should set DisableLocalhostProtection.
+type Runner struct {
+	cfg     Config
+	log     *zap.Logger
+	pool    *pool
+	server  *mcp.Server
+	handler http.Handler
+	workDir string
+
+	mu       sync.Mutex
+	stata    string              // "" while no Stata is known
+	logs     map[string]struct{} // log paths being written by a run
+	closed   bool
+	closing  chan struct{}  // closed by Close
+	runs     sync.WaitGroup // runs in progress
+	posts    sync.WaitGroup // POST requests in progress, until Close
+	once     sync.Once
+	closeErr error
+
+	hookRunDone func(job, outcome) // for tests: called as each run ends
+}
+
+// New returns a Runner for cfg. It finds Stata (a Runner without Stata is
+// still returned: its tools then answer with a tool error saying how to
+// configure it) and creates the work directory. It fails only when the work
+// directory cannot be used.
+func New(cfg Config) (*Runner, error) {
+	cfg = cfg.withDefaults()
+	r := &Runner{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		pool:    newPool(cfg.Workers, cfg.Queue),
+		logs:    make(map[string]struct{}),
+		closing: make(chan struct{}),
+	}
+	var err error
+	if r.workDir, err = prepareWorkDir(cfg.WorkDir); err != nil {
+		return nil, err
+	}
+	r.stata = resolveStata(cfg.Stata)
+	if r.stata == "" {
+		r.log.Warn("stata not found; tool calls will fail until it is installed or configured",
+			zap.String("configured", cfg.Stata))
+	}
+
+	r.server = mcp.NewServer(&mcp.Implementation{
+		Name:    "caddy-stata",
+		Title:   "Stata runner",
+		Version: version(),
+	}, &mcp.ServerOptions{
+		Instructions: "Runs Stata do-files and Stata code in batch mode on this server. " +
+			"Paths are paths on the server. Pass a progressToken to follow long runs.",
+		Capabilities: &mcp.ServerCapabilities{}, // tools only: no logging capability
+	})
+	r.addTools(r.server)
+	r.handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return r.server },
+		&mcp.StreamableHTTPOptions{
+			SessionTimeout:               cfg.SessionTimeout,
+			DisableLocalhostProtection:   cfg.DisableLocalhostProtection,
+			PropagateRequestCancellation: true,
+		})
+	return r, nil
+}
+
+// ServeHTTP answers a GET that asks for application/json (and not for
+// text/event-stream, as an MCP client's GET does) with the Runner's Health as
+// JSON, and passes every other request to the MCP transport.
+func (r *Runner) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if (req.Method == http.MethodGet || req.Method == http.MethodHead) && isHealthRequest(req) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if req.Method == http.MethodHead {
+			return
+		}
+		_ = json.NewEncoder(w).Encode(r.Health())
+		return
+	}
+	if req.Method == http.MethodPost {
+		r.mu.Lock()
+		counted := !r.closed
+		if counted {
+			r.posts.Add(1)
+		}
+		r.mu.Unlock()
+		if counted {
+			defer r.posts.Done()
+		}
+	}
+	r.handler.ServeHTTP(w, req)
+}
+
+// isHealthRequest reports whether req's Accept header lists application/json
+// but not text/event-stream.
+func isHealthRequest(req *http.Request) bool {
+	jsonOK, sse := false, false
+	for _, v := range req.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			switch mt {
+			case "application/json":
+				jsonOK = true
+			case "text/event-stream":
+				sse = true
+			}
+		}
+	}
+	return jsonOK && !sse
+}
+
+// Health is the Runner's state as the health GET reports it.
+type Health struct {
+	// Status is "ok" while the Runner serves, "closed" after Close.
+	Status string `json:"status"`
+	// Stata is the Stata executable in use; "" when none was found.
+	Stata string `json:"stata"`
+	// Workers is how many Stata processes may run at once.
+	Workers int `json:"workers"`
+	// Busy is how many Stata processes run now.
+	Busy int `json:"busy"`
+	// Queued is how many calls wait for a worker.
+	Queued int `json:"queued"`
+	// Error says what is wrong, when Stata was not found.
+	Error string `json:"error,omitempty"`
+}
+
+// Health returns the Runner's current state.
+func (r *Runner) Health() Health {
+	busy, queued := r.pool.Stats()
+	h := Health{Status: "ok", Stata: r.stataPath(), Workers: r.cfg.Workers, Busy: busy, Queued: queued}
+	if h.Stata == "" {
+		h.Error = r.notFoundMessage()
+	}
+	r.mu.Lock()
+	if r.closed {
+		h.Status = "closed"
+	}
+	r.mu.Unlock()
+	return h
+}
+
+// answerTimeout bounds how long Close waits for the calls it stopped to send
+// their answers before it closes the sessions.
+const answerTimeout = 5 * time.Second
+
+// Close stops every run (SIGTERM to its process group, SIGKILL after the
+// Config's KillGrace) and makes later calls fail with a tool error. The calls
+// it stopped answer with what happened and the log so far; once those answers
+// are written (or after a few seconds), Close closes every MCP session, and
+// their clients must start new ones. It returns when every Stata process the
+// Runner started is gone and the sessions are closed, which takes about
+// KillGrace at most unless a client is slow to read its answer. It may be
+// called more than once, and returns the sessions' close errors.
+func (r *Runner) Close() error {
+	r.once.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		close(r.closing)
+		r.mu.Unlock()
+		r.pool.Close()
+		r.runs.Wait()
+
+		// The POSTs still in flight carry the stopped calls' answers; the SDK
+		// drops an answer whose session closes before it is written.
+		answered := make(chan struct{})
+		go func() {
+			r.posts.Wait()
+			close(answered)
+		}()
+		t := time.NewTimer(answerTimeout)
+		select {
+		case <-answered:
+		case <-t.C:
+			r.log.Warn("closing sessions before every answer was written")
+		}
+		t.Stop()
+		var errs []error
+		for ss := range r.server.Sessions() {
+			errs = append(errs, ss.Close())
+		}
+		r.closeErr = errors.Join(errs...)
+	})
+	return r.closeErr
+}
+
+// WorkDir returns the directory where the Runner writes do-files.
+func (r *Runner) WorkDir() string {
+	return r.workDir
+}
+
+// startRun registers a run, unless the Runner is closed.
+func (r *Runner) startRun() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.runs.Add(1)
+	return true
+}
+
+// endRun unregisters a run.
+func (r *Runner) endRun() {
+	r.runs.Done()
+}
+
+// ready returns the tool error of a call that cannot run: the Runner is
+// closed, the work directory cannot be made, or there is no Stata.
+func (r *Runner) ready() error {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return errors.New("the server is shutting down; try again shortly")
+	}
+	// The work directory may have been cleaned away since New (tmpfiles).
+	if err := os.MkdirAll(r.workDir, 0o700); err != nil {
+		return fmt.Errorf("cannot use the work directory: %w", err)
+	}
+	if r.stataPath() == "" {
+		return errors.New(r.notFoundMessage())
+	}
+	return nil
+}
+
+// notFoundMessage says why no Stata is known and how to configure one.
+func (r *Runner) notFoundMessage() string {
+	if r.cfg.Stata != "" {
+		return fmt.Sprintf("the Stata executable configured for this server, %q, was not found or is not executable. "+
+			"The server's administrator should fix the stata_runner `stata` option: the path of stata-mp, stata-se or stata.", r.cfg.Stata)
+	}
+	return notFoundHelp
+}
+
+// stataPath returns the Stata executable to run, looking for it again if none
+// is known yet and none was configured.
+func (r *Runner) stataPath() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stata == "" {
+		r.stata = resolveStata(r.cfg.Stata)
+	}
+	return r.stata
+}
+
+// resolveStata returns the executable for the configured value: the value
+// itself if it names an executable file, found on PATH if it is a bare name,
+// or Detect's answer if it is empty. It returns "" when there is none.
+func resolveStata(configured string) string {
+	if configured == "" {
+		p, err := Detect()
+		if err != nil {
+			return ""
+		}
+		return p
+	}
+	p, err := exec.LookPath(expandHome(configured))
+	if err != nil {
+		return ""
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return p
+}
+
+// claimLog marks a log path as being written, and reports false if it
+// already was.
+func (r *Runner) claimLog(path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, busy := r.logs[path]; busy {
+		return false
+	}
+	r.logs[path] = struct{}{}
+	return true
+}
+
+// releaseLog unmarks a log path.
+func (r *Runner) releaseLog(path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.logs, path)
+}
+
+// prepareWorkDir returns the absolute work directory for the configured one,
+// creating it if needed.
+func prepareWorkDir(configured string) (string, error) {
+	if configured == "" {
+		return defaultWorkDir()
+	}
+	dir, err := filepath.Abs(expandHome(configured))
+	if err != nil {
+		return "", fmt.Errorf("work_dir: %w", err)
+	}
+	if !isSafeDir(dir) {
+		return "", fmt.Errorf("work_dir %q: Stata's batch mode cannot take paths with spaces or characters other than letters, digits and /._+-@", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("work_dir: %w", err)
+	}
+	return dir, nil
+}
+
+// defaultWorkDir returns caddy-stata-<uid> in the temporary directory,
+// creating it private to this user, and refusing one that another user made
+// or that is a symbolic link.
+func defaultWorkDir() (string, error) {
+	tmp := os.TempDir()
+	if !isSafeDir(tmp) {
+		tmp = "/tmp"
+	}
+	dir := filepath.Join(tmp, fmt.Sprintf("caddy-stata-%d", os.Getuid()))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("creating work_dir: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("work_dir: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || (ok && int(st.Uid) != os.Getuid()) || fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("work_dir %s is not a directory private to this user; set work_dir", dir)
+	}
+	return dir, nil
+}
+
+// version returns the module's version, as built.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/caddy-stata/caddy-stata" && m.Version != "" {
+				return m.Version
+			}
+		}
+		if bi.Main.Path == "github.com/caddy-stata/caddy-stata" && bi.Main.Version != "" {
+			return bi.Main.Version
+		}
+	}
+	return "devel"
+}

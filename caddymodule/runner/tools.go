@@ -1,0 +1,333 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The tools, named and shaped as stata-mcp's.
+const (
+	toolRunFile      = "stata_run_file"
+	toolRunSelection = "stata_run_selection"
+)
+
+// RunFileArgs are the arguments of stata_run_file.
+type RunFileArgs struct {
+	// FilePath is the do-file to run.
+	FilePath string `json:"file_path" jsonschema:"path of the do-file to run: absolute, or relative to working_dir; ~ means the server user's home"`
+	// Timeout is the run's limit in seconds; 0 means the server's limit.
+	Timeout float64 `json:"timeout,omitempty" jsonschema:"time limit of the run in seconds; at most the server's limit, which is also the default"`
+	// WorkingDir is where Stata runs and writes its log.
+	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory Stata runs in and writes the log to; default: the do-file's own directory"`
+}
+
+// RunSelectionArgs are the arguments of stata_run_selection.
+type RunSelectionArgs struct {
+	// Code is the Stata code to run.
+	Code string `json:"code" jsonschema:"Stata code to run, as the lines of a do-file"`
+	// Timeout is the run's limit in seconds; 0 means the server's limit.
+	Timeout float64 `json:"timeout,omitempty" jsonschema:"time limit of the run in seconds; at most the server's limit, which is also the default"`
+	// WorkingDir is where Stata runs and writes its log.
+	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory Stata runs in and writes the log to; default: the server's work directory"`
+}
+
+// RunResult is the structured result of both tools; the text content of a
+// result says the same for people and models.
+type RunResult struct {
+	// Status is ok, stata_error, timeout, cancelled or failed.
+	Status string `json:"status" jsonschema:"ok, stata_error (the do-file stopped with r(n);), timeout, cancelled or failed"`
+	// ErrorCode is Stata's return code when Status is stata_error.
+	ErrorCode int `json:"error_code,omitempty" jsonschema:"Stata's return code n from r(n); when status is stata_error"`
+	// ExitStatus is how the Stata process ended.
+	ExitStatus string `json:"exit_status,omitempty" jsonschema:"how the Stata process ended, e.g. exit status 0 (Stata's batch mode exits 0 even after an error)"`
+	// DurationSeconds is how long Stata ran.
+	DurationSeconds float64 `json:"duration_seconds" jsonschema:"how long Stata ran, in seconds"`
+	// QueuedSeconds is how long the call waited for a worker.
+	QueuedSeconds float64 `json:"queued_seconds,omitempty" jsonschema:"how long the call waited for a free Stata worker, in seconds"`
+	// LogPath is where the full log is.
+	LogPath string `json:"log_path" jsonschema:"path of the full Stata log on the server"`
+	// LogTruncated says the log text in the result lacks a middle part.
+	LogTruncated bool `json:"log_truncated,omitempty" jsonschema:"whether the log text in the result lacks a middle part (over max_output)"`
+}
+
+// argsSchema returns the input schema of T: inferred from its fields, but
+// open to arguments it does not know (clients of stata-mcp send a few more).
+func argsSchema[T any]() *jsonschema.Schema {
+	s, err := jsonschema.For[T](nil)
+	if err != nil {
+		panic(fmt.Sprintf("schema for %T: %v", *new(T), err)) // a programming error, caught by any test
+	}
+	s.AdditionalProperties = nil
+	return s
+}
+
+// addTools registers the Runner's tools on s.
+func (r *Runner) addTools(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{
+		Name:  toolRunFile,
+		Title: "Run a Stata do-file",
+		Description: "Runs a Stata do-file in batch mode (stata -b do <file>) on the server and returns its log, " +
+			"exit status, duration and log path. A Stata error (r(n); in the log) makes the result an error naming n. " +
+			"Long runs report progress with the latest log line.",
+		InputSchema: argsSchema[RunFileArgs](),
+	}, r.runFile)
+	mcp.AddTool(s, &mcp.Tool{
+		Name:  toolRunSelection,
+		Title: "Run Stata code",
+		Description: "Runs Stata code in batch mode on the server, as a do-file, and returns its log, " +
+			"exit status, duration and log path. A Stata error (r(n); in the log) makes the result an error naming n. " +
+			"Long runs report progress with the latest log line.",
+		InputSchema: argsSchema[RunSelectionArgs](),
+	}, r.runSelection)
+}
+
+// runFile is the handler of stata_run_file.
+func (r *Runner) runFile(ctx context.Context, req *mcp.CallToolRequest, in RunFileArgs) (*mcp.CallToolResult, RunResult, error) {
+	if err := r.ready(); err != nil {
+		return nil, RunResult{}, err
+	}
+	timeout, err := r.timeoutFor(in.Timeout)
+	if err != nil {
+		return nil, RunResult{}, err
+	}
+	wd, err := checkDir(in.WorkingDir)
+	if err != nil {
+		return nil, RunResult{}, err
+	}
+	if strings.TrimSpace(in.FilePath) == "" {
+		return nil, RunResult{}, errors.New("file_path is required: the path of the do-file to run")
+	}
+	path := expandHome(in.FilePath)
+	if !filepath.IsAbs(path) {
+		if wd == "" {
+			return nil, RunResult{}, fmt.Errorf("file_path %q is relative: give an absolute path, or a working_dir it is relative to", in.FilePath)
+		}
+		path = filepath.Join(wd, path)
+	}
+	path = filepath.Clean(path)
+	fi, err := os.Stat(path)
+	switch {
+	case isNotExist(err):
+		return nil, RunResult{}, fmt.Errorf("do-file not found: %s", path)
+	case err != nil:
+		return nil, RunResult{}, fmt.Errorf("cannot read the do-file: %w", err)
+	case fi.IsDir():
+		return nil, RunResult{}, fmt.Errorf("file_path is a directory, not a do-file: %s", path)
+	case !fi.Mode().IsRegular():
+		return nil, RunResult{}, fmt.Errorf("file_path is not a regular file: %s", path)
+	}
+	if wd == "" {
+		wd = filepath.Dir(path)
+	}
+	return r.runDoFile(ctx, req, toolRunFile, path, wd, timeout)
+}
+
+// runSelection is the handler of stata_run_selection.
+func (r *Runner) runSelection(ctx context.Context, req *mcp.CallToolRequest, in RunSelectionArgs) (*mcp.CallToolResult, RunResult, error) {
+	if err := r.ready(); err != nil {
+		return nil, RunResult{}, err
+	}
+	timeout, err := r.timeoutFor(in.Timeout)
+	if err != nil {
+		return nil, RunResult{}, err
+	}
+	wd, err := checkDir(in.WorkingDir)
+	if err != nil {
+		return nil, RunResult{}, err
+	}
+	if strings.TrimSpace(in.Code) == "" {
+		return nil, RunResult{}, errors.New("code is required: the Stata code to run")
+	}
+	if wd == "" {
+		wd = r.workDir
+	}
+	code := in.Code
+	if !strings.HasSuffix(code, "\n") {
+		code += "\n"
+	}
+	name := filepath.Join(r.workDir, "selection-"+time.Now().Format("20060102-150405")+"-"+randomID()+".do")
+	if err := os.WriteFile(name, []byte(code), 0o600); err != nil {
+		return nil, RunResult{}, fmt.Errorf("writing the do-file for the code: %w", err)
+	}
+	return r.runDoFile(ctx, req, toolRunSelection, name, wd, timeout)
+}
+
+// runDoFile runs doFile in dir and turns the outcome into a result. A do-file
+// whose path Stata's command line would mangle, or whose log another run is
+// writing right now, is run as a uniquely named copy in the work directory.
+func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, doFile, dir string, timeout time.Duration) (*mcp.CallToolResult, RunResult, error) {
+	run := doFile
+	logPath := logPathFor(doFile, dir)
+	if !isSafeDoPath(doFile) || !r.claimLog(logPath) {
+		run = filepath.Join(r.workDir, copyName(doFile, randomID()))
+		if err := copyFile(doFile, run); err != nil {
+			return nil, RunResult{}, fmt.Errorf("copying the do-file to a path Stata accepts: %w", err)
+		}
+		defer os.Remove(run)
+		logPath = logPathFor(run, dir)
+		r.claimLog(logPath) // unique by its random name
+	}
+	defer r.releaseLog(logPath)
+
+	if !r.startRun() {
+		return nil, RunResult{}, errors.New("the server is shutting down; try again shortly")
+	}
+	defer r.endRun()
+
+	var notify notifyFunc
+	var token any
+	if req != nil && req.Session != nil && req.Params != nil {
+		notify, token = req.Session.NotifyProgress, req.Params.GetProgressToken()
+	}
+	prog := newProgress(notify, token, r.cfg.ProgressInterval)
+	o, err := r.execute(ctx, job{tool: tool, doFile: run, dir: dir, logPath: logPath, timeout: timeout}, prog)
+	if errors.Is(err, errQueueFull) {
+		return nil, RunResult{}, fmt.Errorf("all %d Stata workers are busy and the queue is full; try again later (%w)", r.cfg.Workers, err)
+	}
+	if err != nil {
+		return nil, RunResult{}, fmt.Errorf("cannot run Stata now: %w", err)
+	}
+	res, out := formatResult(o, logPath, doFile)
+	return res, out, nil
+}
+
+// formatResult turns an outcome into the tool's result: a text with a
+// summary, the exit status, duration and log path, then the log; and the same
+// facts as structured content.
+func formatResult(o outcome, logPath, doFile string) (*mcp.CallToolResult, RunResult) {
+	out := RunResult{
+		Status:          o.status,
+		ErrorCode:       o.code,
+		ExitStatus:      o.exit,
+		DurationSeconds: math.Round(o.duration.Seconds()*1000) / 1000,
+		QueuedSeconds:   math.Round(o.queued.Seconds()*1000) / 1000,
+		LogPath:         logPath,
+		LogTruncated:    o.log.Truncated,
+	}
+	var b strings.Builder
+	switch o.status {
+	case statusOK:
+		fmt.Fprintf(&b, "Stata ran %s to its end without error.\n", doFile)
+	case statusStataError:
+		fmt.Fprintf(&b, "Stata error r(%d): the do-file %s stopped at an error; see the end of the log.\n", o.code, doFile)
+	case statusTimeout:
+		fmt.Fprintf(&b, "Timed out: %s. The log so far follows.\n", o.reason)
+	case statusCancelled:
+		fmt.Fprintf(&b, "Cancelled: %s.", o.reason)
+		if o.ran {
+			b.WriteString(" The log so far follows.")
+		}
+		b.WriteString("\n")
+	default:
+		fmt.Fprintf(&b, "Stata failed: %s.\n", o.reason)
+	}
+	if o.ran {
+		fmt.Fprintf(&b, "exit status: %s\n", o.exit)
+		fmt.Fprintf(&b, "duration: %s\n", o.duration.Round(time.Millisecond))
+	}
+	if o.queued >= time.Second {
+		fmt.Fprintf(&b, "queued: %s\n", o.queued.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "log: %s", logPath)
+	switch {
+	case o.log.Truncated:
+		fmt.Fprintf(&b, " (%d bytes; the middle is left out below)", o.log.Size)
+	case o.logErr != nil && o.ran:
+		b.WriteString(" (no log)")
+	}
+	b.WriteString("\n")
+	if o.output != "" {
+		fmt.Fprintf(&b, "\nStata's output outside the log:\n%s\n", o.output)
+	}
+	if o.log.Text != "" {
+		fmt.Fprintf(&b, "\n%s", o.log.Text)
+	}
+	return &mcp.CallToolResult{
+		Content: []mcp.Content{&mcp.TextContent{Text: b.String()}},
+		IsError: o.status != statusOK,
+	}, out
+}
+
+// timeoutFor returns the limit of a run that asked for seconds (0: none).
+func (r *Runner) timeoutFor(seconds float64) (time.Duration, error) {
+	switch {
+	case math.IsNaN(seconds) || seconds < 0:
+		return 0, fmt.Errorf("timeout must be a positive number of seconds, not %v", seconds)
+	case seconds == 0:
+		return r.cfg.Timeout, nil
+	}
+	d := time.Duration(seconds * float64(time.Second))
+	if d <= 0 || d > r.cfg.Timeout || math.IsInf(seconds, 1) {
+		return r.cfg.Timeout, nil
+	}
+	return d, nil
+}
+
+// checkDir validates a working_dir argument and returns it cleaned; "" stays "".
+func checkDir(dir string) (string, error) {
+	if strings.TrimSpace(dir) == "" {
+		return "", nil
+	}
+	d := expandHome(dir)
+	if !filepath.IsAbs(d) {
+		return "", fmt.Errorf("working_dir %q is relative: give an absolute path", dir)
+	}
+	d = filepath.Clean(d)
+	fi, err := os.Stat(d)
+	switch {
+	case isNotExist(err):
+		return "", fmt.Errorf("working_dir not found: %s", d)
+	case err != nil:
+		return "", fmt.Errorf("cannot use working_dir: %w", err)
+	case !fi.IsDir():
+		return "", fmt.Errorf("working_dir is not a directory: %s", d)
+	}
+	return d, nil
+}
+
+// expandHome replaces a leading ~ with the home directory of the user running
+// the server.
+func expandHome(p string) string {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return p
+	}
+	return filepath.Join(home, p[1:])
+}
+
+// randomID returns a short random name part.
+func randomID() string {
+	return strings.ToLower(rand.Text()[:10])
+}
+
+// copyFile copies the regular file src to dst, which must not exist.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

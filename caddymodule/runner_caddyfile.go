@@ -1,0 +1,83 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("stata_runner", parseStataRunner)
+	// After reverse_proxy, so that mcp_keepalive (before it) also comes
+	// before stata_runner when both are in one site.
+	httpcaddyfile.RegisterDirectiveOrder("stata_runner", httpcaddyfile.After, "reverse_proxy")
+}
+
+// parseStataRunner sets up the handler from Caddyfile tokens.
+func parseStataRunner(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(StataRunner)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	stata_runner [<matcher>] {
+//	    stata      <path>
+//	    workers    <n>
+//	    queue      <n>
+//	    timeout    <duration>
+//	    work_dir   <path>
+//	    max_output <size>
+//	}
+//
+// Every subdirective is optional; see the fields of StataRunner for defaults.
+func (s *StataRunner) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive's name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		name := d.Val()
+		arg, err := oneArg(d)
+		if err != nil {
+			return err
+		}
+		switch name {
+		case "stata":
+			s.Stata = arg
+		case "work_dir":
+			s.WorkDir = arg
+		case "workers":
+			n, err := strconv.Atoi(arg)
+			if err != nil || n <= 0 {
+				return d.Errf("workers: need a positive whole number, not '%s'", arg)
+			}
+			s.Workers = n
+		case "queue":
+			n, err := strconv.Atoi(arg)
+			if err != nil || n < 0 {
+				return d.Errf("queue: need a whole number, 0 or more, not '%s'", arg)
+			}
+			s.Queue = &n
+		case "timeout":
+			dur, err := parseDuration(d, name, arg, false)
+			if err != nil {
+				return err
+			}
+			s.Timeout = dur
+		case "max_output":
+			size, err := humanize.ParseBytes(arg)
+			if err != nil || size == 0 || size > 1<<40 {
+				return d.Errf("max_output: invalid size '%s'", arg)
+			}
+			s.MaxOutput = int64(size)
+		default:
+			return d.Errf("unrecognized subdirective '%s'", name)
+		}
+	}
+	return nil
+}
