@@ -40,8 +40,8 @@ func freePort(t *testing.T) int {
 
 // startCaddy runs caddy-stata with a Caddyfile whose site block body is
 // siteBody (with {upstream} replaced by upstream's host:port) on a free port,
-// and waits until it serves.
-func startCaddy(t *testing.T, upstream, siteBody string) *caddy {
+// followed by any further site blocks, and waits until it serves.
+func startCaddy(t *testing.T, upstream, siteBody string, moreSites ...string) *caddy {
 	t.Helper()
 	port := freePort(t)
 	admin := freePort(t)
@@ -54,7 +54,9 @@ func startCaddy(t *testing.T, upstream, siteBody string) *caddy {
 http://127.0.0.1:%d {
 %s
 }
-`, admin, port, strings.ReplaceAll(siteBody, "{upstream}", upstream))
+
+%s
+`, admin, port, strings.ReplaceAll(siteBody, "{upstream}", upstream), strings.Join(moreSites, "\n\n"))
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

@@ -41,8 +41,20 @@ type callOutcome struct {
 }
 
 // tsCall calls a tool with the TypeScript SDK client (integration/ts/call.mjs)
-// with the timers above, and returns what it saw.
+// with the timers above, and returns what it saw. Entries of extra override
+// the client's settings (see integration/ts/README.md).
 func tsCall(t *testing.T, url, tool string, args map[string]any, extra map[string]any) callOutcome {
+	t.Helper()
+	outcomes := tsCalls(t, url, tool, args, extra)
+	if len(outcomes) != 1 {
+		t.Fatalf("call.mjs: %d results, want 1", len(outcomes))
+	}
+	return outcomes[0]
+}
+
+// tsCalls is tsCall for several concurrent calls on one client (extra's
+// "calls"); it returns one outcome per call.
+func tsCalls(t *testing.T, url, tool string, args map[string]any, extra map[string]any) []callOutcome {
 	t.Helper()
 	cfg := map[string]any{
 		"url": url, "tool": tool, "args": args,
@@ -82,26 +94,26 @@ func tsCall(t *testing.T, url, tool string, args map[string]any, extra map[strin
 		t.Fatalf("call.mjs printed %q: %v", out, err)
 	}
 	if res.ConnectError != nil {
-		return callOutcome{Err: "connect: " + *res.ConnectError}
+		return []callOutcome{{Err: "connect: " + *res.ConnectError}}
 	}
-	if len(res.Results) != 1 {
-		t.Fatalf("call.mjs: %d results\n%s", len(res.Results), stderr.String())
-	}
-	r := res.Results[0]
-	o := callOutcome{OK: r.OK, Progress: r.Progress, Elapsed: time.Duration(r.ElapsedMs) * time.Millisecond}
-	if r.Error != nil {
-		o.Err = *r.Error
-	}
-	if r.Result != nil {
-		o.IsError = r.Result.IsError
-		if len(r.Result.Content) > 0 {
-			o.Text = r.Result.Content[0].Text
+	var outcomes []callOutcome
+	for _, r := range res.Results {
+		o := callOutcome{OK: r.OK, Progress: r.Progress, Elapsed: time.Duration(r.ElapsedMs) * time.Millisecond}
+		if r.Error != nil {
+			o.Err = *r.Error
 		}
+		if r.Result != nil {
+			o.IsError = r.Result.IsError
+			if len(r.Result.Content) > 0 {
+				o.Text = r.Result.Content[0].Text
+			}
+		}
+		outcomes = append(outcomes, o)
 	}
-	if !o.OK {
+	if !res.OK {
 		t.Logf("ts client stderr:\n%s", stderr.String())
 	}
-	return o
+	return outcomes
 }
 
 // goCall calls a tool with the Go SDK client, through an HTTP client whose

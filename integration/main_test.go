@@ -14,6 +14,8 @@ var (
 	binary string
 	// tsDir is the folder of the TypeScript client, with node_modules.
 	tsDir string
+	// standin is the stand-in for Stata, built by TestMain.
+	standin string
 )
 
 func TestMain(m *testing.M) {
@@ -36,6 +38,11 @@ func run(m *testing.M) int {
 	build = append(build, "github.com/caddy-stata/caddy-stata/cmd/caddy-stata")
 	if err := command("go", build...); err != nil {
 		fmt.Fprintln(os.Stderr, "building caddy-stata:", err)
+		return 1
+	}
+	standin = filepath.Join(dir, "stata-standin")
+	if err := command("go", "build", "-o", standin, "github.com/caddy-stata/caddy-stata/integration/stata-standin"); err != nil {
+		fmt.Fprintln(os.Stderr, "building the stand-in:", err)
 		return 1
 	}
 	tsDir, err = filepath.Abs("ts")
