@@ -2,6 +2,7 @@ package mcpmsg
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 )
 
@@ -37,23 +38,42 @@ func ErrorResponse(id json.RawMessage, code int, message string) []byte {
 	return append(b, "}}"...)
 }
 
-// Progress encodes a notifications/progress message for token. Total is left
-// out when nil, and message when empty.
+// Progress encodes a notifications/progress message for token, written as the
+// raw bytes given, or null when token is empty. Total is left out when nil, and
+// message when empty. Values JSON cannot carry are written as the nearest it
+// can: an infinity as the largest finite value of its sign, NaN as 0.
 func Progress(token json.RawMessage, progress float64, total *float64, message string) []byte {
 	b := make([]byte, 0, 128+len(token)+len(message))
 	b = append(b, `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":`...)
-	b = append(b, token...)
+	if len(token) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, token...)
+	}
 	b = append(b, `,"progress":`...)
-	b = strconv.AppendFloat(b, progress, 'f', -1, 64)
+	b = appendNumber(b, progress)
 	if total != nil {
 		b = append(b, `,"total":`...)
-		b = strconv.AppendFloat(b, *total, 'f', -1, 64)
+		b = appendNumber(b, *total)
 	}
 	if message != "" {
 		b = append(b, `,"message":`...)
 		b = appendString(b, message)
 	}
 	return append(b, "}}"...)
+}
+
+// appendNumber appends f as a JSON number, in plain decimal notation.
+func appendNumber(b []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		f = 0
+	case math.IsInf(f, 1):
+		f = math.MaxFloat64
+	case math.IsInf(f, -1):
+		f = -math.MaxFloat64
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
 // appendString appends s as a JSON string.

@@ -80,6 +80,11 @@ func (d *Decoder) Feed(p []byte, emit func(Event)) {
 			line = p[:i]
 		}
 		d.grow(i)
+		if d.overLimit {
+			// Drop the line that went past the limit, as when it arrives
+			// in pieces: what it sets must not depend on the chunking.
+			return
+		}
 		if p[i] == '\r' {
 			if i+1 < len(p) {
 				if p[i+1] == '\n' {
