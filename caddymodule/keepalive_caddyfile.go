@@ -1,7 +1,11 @@
 package caddymodule
 
 import (
+	"errors"
+	"path"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -47,6 +51,11 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
+			for _, p := range args {
+				if _, err := path.Match(p, ""); err != nil {
+					return d.Errf("tools: bad pattern '%s': %v", p, err)
+				}
+			}
 			k.Tools = append(k.Tools, args...)
 		case "grace":
 			dur, err := durationArg(d, true)
@@ -87,11 +96,11 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			size, err := humanize.ParseBytes(arg)
-			if err != nil || size == 0 || size > 1<<40 {
-				return d.Errf("max_request_body: invalid size '%s'", arg)
+			size, err := parseSize(d, "max_request_body", arg)
+			if err != nil {
+				return err
 			}
-			k.MaxRequestBody = int64(size)
+			k.MaxRequestBody = size
 		case "max_held":
 			arg, err := oneArg(d)
 			if err != nil {
@@ -139,8 +148,27 @@ func parseDuration(d *caddyfile.Dispenser, name, arg string, zeroOK bool) (caddy
 	if err != nil {
 		return 0, d.Errf("%s: invalid duration '%s': %v", name, arg, err)
 	}
-	if dur < 0 || (dur == 0 && !zeroOK) {
+	if dur < 0 && zeroOK {
+		return 0, d.Errf("%s: duration must not be negative, not '%s'", name, arg)
+	}
+	if dur <= 0 && !zeroOK {
 		return 0, d.Errf("%s: duration must be positive, not '%s'", name, arg)
 	}
 	return caddy.Duration(dur), nil
+}
+
+// maxSize is the largest size a subdirective accepts: 1 TiB.
+const maxSize = 1 << 40
+
+// parseSize parses the size arg of subdirective name ("4MiB", "512KB",
+// "1048576"): a whole, positive number of bytes of at most 1 TiB.
+func parseSize(d *caddyfile.Dispenser, name, arg string) (int64, error) {
+	size, err := humanize.ParseBytes(arg)
+	if err == nil && strings.IndexFunc(arg, unicode.IsLetter) < 0 && strings.Contains(arg, ".") {
+		err = errors.New("a number of bytes must be whole")
+	}
+	if err != nil || size == 0 || size > maxSize {
+		return 0, d.Errf("%s: invalid size '%s': need a whole, positive number of bytes up to 1TiB, such as 4MiB", name, arg)
+	}
+	return int64(size), nil
 }

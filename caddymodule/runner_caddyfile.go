@@ -6,7 +6,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
 )
 
 func init() {
@@ -42,6 +41,11 @@ func (s *StataRunner) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		name := d.Val()
+		switch name {
+		case "stata", "work_dir", "workers", "queue", "timeout", "max_output":
+		default:
+			return d.Errf("unrecognized subdirective '%s'", name)
+		}
 		arg, err := oneArg(d)
 		if err != nil {
 			return err
@@ -70,13 +74,11 @@ func (s *StataRunner) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			s.Timeout = dur
 		case "max_output":
-			size, err := humanize.ParseBytes(arg)
-			if err != nil || size == 0 || size > 1<<40 {
-				return d.Errf("max_output: invalid size '%s'", arg)
+			size, err := parseSize(d, name, arg)
+			if err != nil {
+				return err
 			}
-			s.MaxOutput = int64(size)
-		default:
-			return d.Errf("unrecognized subdirective '%s'", name)
+			s.MaxOutput = size
 		}
 	}
 	return nil
