@@ -16,6 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-stata/caddy-stata/caddymodule/hold"
+	"github.com/caddy-stata/caddy-stata/caddymodule/legacy"
+	"github.com/caddy-stata/caddy-stata/caddymodule/streams"
 )
 
 func init() {
@@ -23,9 +25,18 @@ func init() {
 }
 
 // heldCalls counts the calls held by every mcp_keepalive handler of the
-// process. It lives at package level so that a config reload, which replaces
-// the handlers while their calls are still held, does not reset it.
-var heldCalls atomic.Int64
+// process, and heldStreams keeps their events for clients that reconnect.
+// They live at package level so that a config reload, which replaces the
+// handlers while their calls are still held, loses nothing.
+var (
+	heldCalls   atomic.Int64
+	heldStreams = streams.New(hold.DefaultStoreLimit)
+)
+
+// legacySessions are the open sessions of the legacy HTTP+SSE transport seen
+// by every mcp_keepalive handler of the process, kept at package level so
+// that a session opened before a config reload keeps its calls alive after.
+var legacySessions = legacy.NewRegistry()
 
 // KeepAlive is the mcp_keepalive handler. Placed before reverse_proxy in front
 // of an MCP server (Streamable HTTP), it passes every request through
@@ -68,7 +79,30 @@ type KeepAlive struct {
 	// error. Default: `10000`.
 	MaxHeld int `json:"max_held,omitempty"`
 
-	core *hold.Handler
+	// Resume is how long the events of a held call are kept, after it ends,
+	// for a client whose connection dropped to resume by GET with
+	// Last-Event-ID. Events carry ids only when it is on. `0` (`off` in the
+	// Caddyfile) turns it off. Default: `30m`.
+	Resume *caddy.Duration `json:"resume,omitempty"`
+
+	// PollAfter, when set, closes the connection of a held call after this
+	// long for clients at protocol 2025-11-25 or later (sending `retry:`
+	// first); they resume by GET, so no intermediary's connection limit is
+	// reached. It needs Resume. Default: `0` (never).
+	PollAfter caddy.Duration `json:"poll_after,omitempty"`
+
+	// Retry is the reconnection delay sent before such a close.
+	// Default: `1s`.
+	Retry caddy.Duration `json:"retry,omitempty"`
+
+	// StoreLimit is the most bytes that the events kept for resumption may
+	// take, over every mcp_keepalive handler of the process (the last loaded
+	// value applies). The oldest finished streams go first; the response of
+	// a running call is never dropped for space. Default: `256MiB`.
+	StoreLimit int64 `json:"store_limit,omitempty"`
+
+	core    *hold.Handler
+	tracker *legacy.Tracker
 }
 
 // CaddyModule returns the Caddy module information.
@@ -101,14 +135,41 @@ func (k *KeepAlive) config() hold.Config {
 	if k.MaxHeld != 0 {
 		cfg.MaxHeld = k.MaxHeld
 	}
+	if k.Resume != nil {
+		cfg.Resume = time.Duration(*k.Resume)
+	}
+	cfg.PollAfter = time.Duration(k.PollAfter)
+	if k.Retry != 0 {
+		cfg.Retry = time.Duration(k.Retry)
+	}
+	if k.StoreLimit != 0 {
+		cfg.StoreLimit = k.StoreLimit
+	}
 	return cfg
 }
 
 // Provision sets up the handler.
 func (k *KeepAlive) Provision(ctx caddy.Context) error {
-	k.core = hold.New(k.config(), &heldCalls, ctx.Logger())
+	cfg := k.config()
+	if cfg.StoreLimit > 0 { // else Validate fails the load
+		heldStreams.SetLimit(cfg.StoreLimit)
+	}
+	k.core = hold.New(cfg, &heldCalls, heldStreams, ctx.Logger())
 	k.core.Detach = detachVars
+	k.tracker = legacy.New(legacyConfig(cfg), legacySessions, ctx.Logger())
 	return nil
+}
+
+// legacyConfig returns the configuration of the legacy transport's tracker,
+// taken from the held-call engine's.
+func legacyConfig(cfg hold.Config) legacy.Config {
+	return legacy.Config{
+		Tools:       cfg.Tools,
+		Interval:    cfg.Interval,
+		Progress:    cfg.Progress,
+		MaxDuration: cfg.MaxDuration,
+		MaxBody:     cfg.MaxRequestBody,
+	}
 }
 
 // Validate checks the configuration.
@@ -121,7 +182,11 @@ func (k *KeepAlive) Validate() error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (k *KeepAlive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if err := k.core.ServeHTTP(w, r, next.ServeHTTP); err != nil {
+	handled, err := k.tracker.ServeHTTP(w, r, next.ServeHTTP)
+	if !handled {
+		err = k.core.ServeHTTP(w, r, next.ServeHTTP)
+	}
+	if err != nil {
 		if _, ok := err.(caddyhttp.HandlerError); ok {
 			return err
 		}

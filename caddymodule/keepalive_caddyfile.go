@@ -36,6 +36,10 @@ func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_duration     <duration>
 //	    max_request_body <size>
 //	    max_held         <n>
+//	    resume           <ttl>|off
+//	    poll_after       <duration>
+//	    retry            <duration>
+//	    store_limit      <size>
 //	}
 //
 // Every subdirective is optional; see the fields of KeepAlive for defaults.
@@ -111,6 +115,38 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_held: need a positive whole number, not '%s'", arg)
 			}
 			k.MaxHeld = n
+		case "resume":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			var ttl caddy.Duration
+			if arg != "off" {
+				if ttl, err = parseDuration(d, "resume", arg, false); err != nil {
+					return err
+				}
+			}
+			k.Resume = &ttl
+		case "poll_after":
+			dur, err := durationArg(d, true)
+			if err != nil {
+				return err
+			}
+			k.PollAfter = dur
+		case "retry":
+			dur, err := durationArg(d, false)
+			if err != nil {
+				return err
+			}
+			k.Retry = dur
+		case "store_limit":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if k.StoreLimit, err = parseSize(d, "store_limit", arg); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())
 		}

@@ -20,6 +20,9 @@ const (
 	DefaultMaxDuration    = 24 * time.Hour
 	DefaultMaxRequestBody = 4 << 20
 	DefaultMaxHeld        = 10000
+	DefaultResume         = 30 * time.Minute
+	DefaultRetry          = time.Second
+	DefaultStoreLimit     = 256 << 20
 )
 
 // Config says which calls are held and how. The zero value is not valid; start
@@ -45,6 +48,18 @@ type Config struct {
 	// MaxHeld is the most calls held at once; over it a call gets 503 and a
 	// JSON-RPC error.
 	MaxHeld int
+	// Resume is how long a held call's events are kept for a client that
+	// reconnects, counted from the end of the call; 0 turns resumption off,
+	// and then no event carries an id.
+	Resume time.Duration
+	// PollAfter, when positive, closes the connection of a held call after
+	// this long for clients at protocol 2025-11-25 or later, which then
+	// resume by GET; it needs Resume.
+	PollAfter time.Duration
+	// Retry is the reconnection delay sent before such a close.
+	Retry time.Duration
+	// StoreLimit is the most bytes of events the stream store keeps.
+	StoreLimit int64
 }
 
 // DefaultConfig returns the configuration with every default.
@@ -56,6 +71,9 @@ func DefaultConfig() Config {
 		MaxDuration:    DefaultMaxDuration,
 		MaxRequestBody: DefaultMaxRequestBody,
 		MaxHeld:        DefaultMaxHeld,
+		Resume:         DefaultResume,
+		Retry:          DefaultRetry,
+		StoreLimit:     DefaultStoreLimit,
 	}
 }
 
@@ -77,6 +95,16 @@ func (c Config) Validate() error {
 		return errors.New("max_request_body must be positive")
 	case c.MaxHeld <= 0:
 		return errors.New("max_held must be positive")
+	case c.Resume < 0:
+		return errors.New("resume must not be negative")
+	case c.PollAfter < 0:
+		return errors.New("poll_after must not be negative")
+	case c.PollAfter > 0 && c.Resume == 0:
+		return errors.New("poll_after needs resume: clients can only come back to a stream that is kept")
+	case c.Retry <= 0:
+		return errors.New("retry must be positive")
+	case c.StoreLimit <= 0:
+		return errors.New("store_limit must be positive")
 	}
 	return nil
 }

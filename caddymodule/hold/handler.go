@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/caddymodule/streams"
 )
 
 // Next is the rest of the handler chain, in the shape of Caddy's
@@ -23,9 +25,11 @@ type Next func(http.ResponseWriter, *http.Request) error
 
 // Handler holds long tools/call requests open. It is safe for concurrent use.
 type Handler struct {
-	cfg  Config
-	log  *zap.Logger
-	held *atomic.Int64
+	cfg   Config
+	log   *zap.Logger
+	held  *atomic.Int64
+	store *streams.Store
+	calls sync.WaitGroup // running producers
 
 	// Detach, when set, is applied to the request that is sent upstream for a
 	// held call, after its context has been detached from the client's. The
@@ -35,25 +39,37 @@ type Handler struct {
 }
 
 // New returns a Handler for cfg, which must be valid. Held calls are counted
-// in held, which may be shared by handlers that must respect one limit
-// together (across config reloads, say); nil gives the handler its own.
-func New(cfg Config, held *atomic.Int64, log *zap.Logger) *Handler {
+// in held and their streams kept in store; handlers that must respect one
+// limit and serve each other's streams (across config reloads, say) share
+// them. A nil held or store gives the handler its own.
+func New(cfg Config, held *atomic.Int64, store *streams.Store, log *zap.Logger) *Handler {
 	if held == nil {
 		held = new(atomic.Int64)
+	}
+	if store == nil {
+		store = streams.New(cfg.StoreLimit)
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Handler{cfg: cfg, held: held, log: log}
+	return &Handler{cfg: cfg, held: held, store: store, log: log}
 }
 
 // errBodyTooLarge marks a request body over the limit.
 var errBodyTooLarge = errors.New("request body too large")
 
-// ServeHTTP passes r to next, unless r is a tools/call of a held tool from a
-// client that accepts an event stream: that one it holds. Errors are next's
+// ServeHTTP passes r to next, except: a tools/call of a held tool from a
+// client that accepts an event stream, which it holds; a GET that resumes one
+// of its streams, which it serves; and a notifications/cancelled naming a
+// held call, which it passes on and then cancels the call. Errors are next's
 // own, or the failure to read the request body.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+	if r.Method == http.MethodGet && h.cfg.Resume > 0 {
+		if id, seq, ok := streams.ParseEventID(r.Header.Get("Last-Event-ID")); ok {
+			h.resume(w, r, id, seq)
+			return nil
+		}
+	}
 	if r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
 		return next(w, r)
 	}
@@ -70,11 +86,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
-	if !bytes.Contains(body, []byte("tools")) || !acceptsEventStream(r.Header) {
+	if !bytes.Contains(body, []byte("tools")) && !bytes.Contains(body, []byte("cancelled")) {
 		return next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)
-	if err != nil || !msg.IsToolCall() || !h.cfg.holds(msg.Tool) {
+	if err != nil {
+		return next(w, r)
+	}
+	if msg.Method == mcpmsg.MethodCancelled && msg.ID == nil {
+		return h.cancel(w, r, &msg, next)
+	}
+	if !msg.IsToolCall() || !h.cfg.holds(msg.Tool) || !acceptsEventStream(r.Header) {
 		return next(w, r)
 	}
 
@@ -86,9 +108,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 			"too many calls in progress, try again later")
 		return nil
 	}
-	defer h.held.Add(-1)
+	// hold gives the slot back when the call ends, which may be after it
+	// returns.
 	return h.hold(w, r, body, &msg, next)
 }
+
+// cancel passes a notifications/cancelled to next and then, if it names a
+// call this handler holds for the same owner, cancels that call.
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, next Next) error {
+	st := h.store.Lookup(streams.OwnerOf(r.Header), mcpmsg.IDKey(msg.RequestID))
+	err := next(w, r)
+	if st != nil && st.Cancel() {
+		h.log.Info("held call cancelled by the client", zap.ByteString("id", msg.RequestID))
+	}
+	return err
+}
+
+// Wait waits until every call this handler held has ended.
+func (h *Handler) Wait() { h.calls.Wait() }
 
 // Held returns how many calls are held now.
 func (h *Handler) Held() int64 { return h.held.Load() }

@@ -169,8 +169,8 @@ func TestHeldJSONResponse(t *testing.T) {
 		if m.Params.Progress <= last || !strings.Contains(m.Params.Message, "slow") {
 			t.Fatalf("progress %v after %v, message %q", m.Params.Progress, last, m.Params.Message)
 		}
-		if it.ev.ID != "" || it.ev.Name != "" {
-			t.Fatalf("event has id %q or name %q", it.ev.ID, it.ev.Name)
+		if !strings.HasPrefix(it.ev.ID, "mka-") || it.ev.Name != "" {
+			t.Fatalf("event has id %q (not the handler's own) or name %q", it.ev.ID, it.ev.Name)
 		}
 		last = m.Params.Progress
 		n++
@@ -189,6 +189,7 @@ func TestHeldJSONResponse(t *testing.T) {
 		}
 	}
 	f.waitServed()
+	f.h.Wait()
 	if n := f.logs.FilterMessage("held call finished").FilterField(zapString("outcome", OutcomeResponse)).Len(); n != 1 {
 		t.Fatalf("%d log lines for the finished call", n)
 	}
@@ -250,7 +251,7 @@ func TestGraceZeroCommitsAtOnce(t *testing.T) {
 // its own notifications included, its ids dropped, and its own progress kept
 // increasing after invented progress.
 func TestRelaySSE(t *testing.T) {
-	step := make(chan struct{})
+	step, answer := make(chan struct{}), make(chan struct{})
 	next := func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
@@ -259,10 +260,11 @@ func TestRelaySSE(t *testing.T) {
 		rc.Flush()
 		<-step // progress was invented meanwhile
 		io.WriteString(w, "id: up-2\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"hello\"}}\n\n")
-		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":9,\"progress\":0.5,\"total\":1,\"message\":\"half\"}}\r\n\r\n")
 		// An unrelated token passes unchanged.
 		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":8,\"progress\":0.1}}\n\n")
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":9,\"progress\":0.5,\"total\":1,\"message\":\"half\"}}\r\n\r\n")
 		rc.Flush()
+		<-answer // the client saw the upstream's progress
 		// Split across writes, with CRLF split between them.
 		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":9,")
 		rc.Flush()
@@ -273,19 +275,29 @@ func TestRelaySSE(t *testing.T) {
 	}
 	f := newFixture(t, testConfig(), next)
 	ch := readStream(f.post(context.Background(), toolCall("9", "9")).Body)
-	var last float64
-	for i := 0; i < 2; i++ {
-		it := <-ch
-		last = decode(t, it.ev.Data).Params.Progress
+	var items []item
+	for len(items) < 2 {
+		if it := <-ch; !it.comment {
+			items = append(items, it)
+		}
 	}
 	close(step)
-	items := collect(t, ch)
+	for {
+		it := <-ch
+		items = append(items, it)
+		if !it.comment && strings.Contains(it.ev.Data, `"half"`) {
+			break
+		}
+	}
+	close(answer)
+	items = append(items, collect(t, ch)...)
+	var last float64
 	var sawLog, sawOther, sawOwn bool
 	for _, it := range items {
 		if it.comment {
 			continue
 		}
-		if it.ev.ID != "" || it.ev.Name != "" {
+		if !strings.HasPrefix(it.ev.ID, "mka-") || it.ev.Name != "" {
 			t.Fatalf("relayed event kept id %q or name %q", it.ev.ID, it.ev.Name)
 		}
 		m := decode(t, it.ev.Data)
@@ -462,6 +474,7 @@ func TestClientGoneUpstreamRuns(t *testing.T) {
 				t.Fatalf("upstream call was cancelled: %v", err)
 			}
 			f.waitServed()
+			f.h.Wait()
 			logs := f.logs.FilterMessage("held call finished").All()
 			if len(logs) != 1 || logs[0].ContextMap()["outcome"] != OutcomeResponse || logs[0].ContextMap()["client_gone"] != true {
 				t.Fatalf("log lines: %+v", logs)

@@ -45,7 +45,7 @@ func newFixture(t *testing.T, cfg Config, next Next) *fixture {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	f := &fixture{t: t, logs: logs, served: make(chan struct{}, 16), requestDone: make(chan (<-chan struct{}), 16)}
-	f.h = New(cfg, new(atomic.Int64), zap.New(core))
+	f.h = New(cfg, new(atomic.Int64), nil, zap.New(core))
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { f.served <- struct{}{} }()
 		f.requestDone <- r.Context().Done()
@@ -58,6 +58,7 @@ func newFixture(t *testing.T, cfg Config, next Next) *fixture {
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		f.srv.Close()
+		f.h.Wait()
 	})
 	return f
 }

@@ -28,3 +28,24 @@ func SameID(a, b json.RawMessage) bool {
 	y, okY := new(big.Rat).SetString(string(b))
 	return okX && okY && x.Cmp(y) == 0
 }
+
+// IDKey returns a string that is equal for two raw ids exactly when SameID
+// holds for them, for use as a map key. It returns "" for an id that is
+// neither a string nor a number.
+func IDKey(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return "s" + s
+	}
+	r, ok := new(big.Rat).SetString(string(raw))
+	if !ok {
+		return ""
+	}
+	return "n" + r.RatString()
+}

@@ -137,3 +137,20 @@ func TestSameIDLargeExponent(t *testing.T) {
 		t.Errorf("SameID of a 5000-digit number and itself with .0 = false")
 	}
 }
+
+// TestIDKey checks that IDKey agrees with SameID.
+func TestIDKey(t *testing.T) {
+	ids := []string{`1`, `1.0`, `1e0`, `10e-1`, `2`, `"1"`, `"a"`, `"\u0061"`, `"b"`, `-0`, `0`, `12345678901234567890123`, `12345678901234567890124`}
+	for _, a := range ids {
+		for _, b := range ids {
+			same := SameID(json.RawMessage(a), json.RawMessage(b))
+			keys := IDKey(json.RawMessage(a)) == IDKey(json.RawMessage(b))
+			if same != keys {
+				t.Errorf("%s and %s: SameID %v, equal keys %v", a, b, same, keys)
+			}
+		}
+	}
+	if IDKey(json.RawMessage(`{}`)) != "" || IDKey(nil) != "" {
+		t.Error("a key for an id that is neither a string nor a number")
+	}
+}

@@ -36,6 +36,8 @@ type Message struct {
 	// ProgressToken is params._meta.progressToken of a request, or
 	// params.progressToken of a progress notification.
 	ProgressToken json.RawMessage
+	// RequestID is params.requestId of a notifications/cancelled message.
+	RequestID json.RawMessage
 }
 
 // IsRequest reports whether m is a request: it has a method and an id.
@@ -87,6 +89,8 @@ func Parse(data []byte) (Message, error) {
 		err = m.parseToolCallParams()
 	case MethodProgress:
 		err = m.parseProgressParams()
+	case MethodCancelled:
+		err = m.parseCancelledParams()
 	}
 	if err != nil {
 		return Message{}, fmt.Errorf("%s params: %w", m.Method, err)
@@ -126,6 +130,19 @@ func (m *Message) parseProgressParams() error {
 	return eachMember(m.Params, func(key string, raw json.RawMessage) error {
 		if key == "progressToken" && validID(raw) {
 			m.ProgressToken = raw
+		}
+		return nil
+	})
+}
+
+// parseCancelledParams reads params.requestId of a cancellation.
+func (m *Message) parseCancelledParams() error {
+	if m.Params == nil {
+		return nil
+	}
+	return eachMember(m.Params, func(key string, raw json.RawMessage) error {
+		if key == "requestId" && validID(raw) {
+			m.RequestID = raw
 		}
 		return nil
 	})

@@ -5,7 +5,9 @@ package sse
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Event is one server-sent event.
@@ -76,4 +78,10 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// WriteRetry writes a retry field, which sets the receiver's reconnection
+// delay, rounded to whole milliseconds.
+func WriteRetry(w io.Writer, d time.Duration) (int, error) {
+	return io.WriteString(w, "retry: "+strconv.FormatInt(d.Milliseconds(), 10)+"\n\n")
 }

@@ -1,0 +1,108 @@
+package hold
+
+import (
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+	"github.com/caddy-stata/caddy-stata/caddymodule/streams"
+)
+
+// read writes a held call's stream to one client, from the event after
+// cursor, until the call is over, the client leaves, or (by the policy) it is
+// time to close the connection for the client to poll. It is the only writer
+// to w.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Stream, cursor uint64, pol policy) {
+	rc := http.NewResponseController(w)
+	detach := st.Attach(r.Context())
+	defer detach()
+	gone := func() {
+		if pol.cancelOnGone && st.Cancel() {
+			h.log.Info("held call cancelled: its client left", zap.String("stream", st.ID))
+		}
+	}
+	if pol.prime && cursor == 0 {
+		if _, err := sse.WriteEvent(w, sse.Event{ID: streams.EventID(st.ID, 0)}); err != nil || rc.Flush() != nil {
+			gone()
+			return
+		}
+	}
+	var poll <-chan time.Time
+	if pol.poll {
+		t := time.NewTimer(h.cfg.PollAfter)
+		defer t.Stop()
+		poll = t.C
+	}
+	var ephVer uint64
+	for {
+		b := st.Read(cursor, ephVer)
+		ephVer = b.KeepAliveVer
+		var err error
+		wrote := false
+		for _, ev := range b.Events {
+			if _, err = sse.WriteEvent(w, h.event(st, ev, pol)); err != nil {
+				break
+			}
+			cursor, wrote = ev.Seq, true
+		}
+		// Nothing follows the response, not even a keep-alive.
+		if ka := b.KeepAlive; err == nil && ka != nil && !b.Done {
+			if ka.Comment {
+				_, err = sse.WriteComment(w, string(ka.Data))
+			} else if _, err = sse.WriteEvent(w, h.event(st, *ka, pol)); err == nil {
+				cursor = ka.Seq
+			}
+			wrote = true
+		}
+		if err == nil && wrote {
+			err = rc.Flush()
+		}
+		if err != nil {
+			gone()
+			return
+		}
+		if b.Done {
+			return
+		}
+		select {
+		case <-b.Changed:
+		case <-r.Context().Done():
+			gone()
+			return
+		case <-poll:
+			// The stream goes on; the client comes back with Last-Event-ID.
+			_, _ = sse.WriteRetry(w, h.cfg.Retry)
+			_ = rc.Flush()
+			return
+		}
+	}
+}
+
+// event returns the SSE form of a stream event, with its id if the policy
+// sends ids.
+func (h *Handler) event(st *streams.Stream, ev streams.Event, pol policy) sse.Event {
+	out := sse.Event{Name: ev.Name, Data: string(ev.Data)}
+	if pol.ids {
+		out.ID = streams.EventID(st.ID, ev.Seq)
+	}
+	return out
+}
+
+// resume serves a GET whose Last-Event-ID names one of this handler's
+// streams: what came after that event, then the rest of the call live. Only
+// the stream's owner is served; anyone else, like an unknown stream, gets 404.
+func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string, seq uint64) {
+	st := h.store.Get(id)
+	if st == nil || !st.Owner().Is(streams.OwnerOf(r.Header)) {
+		h.log.Debug("resumption refused: no such stream for this client", zap.String("stream", id))
+		http.Error(w, "404 page not found", http.StatusNotFound)
+		return
+	}
+	h.log.Info("held call resumed", zap.String("stream", id), zap.Uint64("after", seq))
+	commit(w)
+	pol := h.policyFor(revision(r.Header))
+	pol.ids, pol.prime = true, false
+	h.read(w, r, st, seq, pol)
+}

@@ -1,0 +1,155 @@
+package streams
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestEventIDs checks that ids round-trip and that foreign ids are refused.
+func TestEventIDs(t *testing.T) {
+	id := newStreamID()
+	if len(id) != streamIDLen || id == newStreamID() {
+		t.Fatalf("stream id %q", id)
+	}
+	s, seq, ok := ParseEventID(EventID(id, 42))
+	if !ok || s != id || seq != 42 {
+		t.Fatalf("round trip: %q %d %v", s, seq, ok)
+	}
+	for _, bad := range []string{"", "42", "mka-", "mka-" + id, "mka-" + id + "-", "mka-" + id + "-x",
+		"mka-" + strings.ToUpper(id) + "-1", "mka-" + id[:31] + "g-1", "up-" + id + "-1", "mka-" + id + "-1-2"} {
+		if _, _, ok := ParseEventID(bad); ok {
+			t.Errorf("%q parsed as ours", bad)
+		}
+	}
+}
+
+// owner returns an owner for a session and credentials.
+func owner(session, auth string) Owner {
+	h := http.Header{}
+	h.Set("Mcp-Session-Id", session)
+	h.Set("Authorization", auth)
+	return OwnerOf(h)
+}
+
+// TestOwner checks that both the session and the credentials must match.
+func TestOwner(t *testing.T) {
+	a := owner("s", "Bearer x")
+	if !a.Is(owner("s", "Bearer x")) || a.Is(owner("s", "Bearer y")) || a.Is(owner("t", "Bearer x")) || a.Is(owner("s", "")) {
+		t.Fatal("owner comparison is wrong")
+	}
+}
+
+// TestReadAfterCursor checks what readers at different places see.
+func TestReadAfterCursor(t *testing.T) {
+	st := New(1 << 20)
+	s := st.Create(owner("s", ""), "n1", nil)
+	s.Append("", []byte("a"), false) // 1
+	s.KeepAlive([]byte("p1"), false) // 2
+	s.Append("", []byte("b"), false) // 3
+	b := s.Read(0, 0)
+	if len(b.Events) != 2 || b.KeepAlive != nil || b.Done {
+		t.Fatalf("from the start: %+v (the keep-alive came before b, so it is stale)", b)
+	}
+	b = s.Read(1, 0)
+	if len(b.Events) != 1 || string(b.Events[0].Data) != "b" {
+		t.Fatalf("after 1: %+v", b)
+	}
+	s.KeepAlive([]byte("p2"), false) // 4
+	b = s.Read(3, b.KeepAliveVer)
+	if len(b.Events) != 0 || b.KeepAlive == nil || string(b.KeepAlive.Data) != "p2" {
+		t.Fatalf("after 3: %+v", b)
+	}
+	if again := s.Read(4, b.KeepAliveVer); again.KeepAlive != nil {
+		t.Fatal("the same keep-alive twice")
+	}
+	select {
+	case <-b.Changed:
+		t.Fatal("changed before a change")
+	default:
+	}
+	s.Append("", []byte("final"), true)
+	<-b.Changed
+	s.Finish(time.Minute)
+	if b = s.Read(4, b.KeepAliveVer); !b.Done || len(b.Events) != 1 {
+		t.Fatalf("after the end: %+v", b)
+	}
+	if st.Get(s.ID) != s || st.Lookup(owner("s", ""), "n1") != nil {
+		t.Fatal("a finished stream must stay readable and no longer be cancellable")
+	}
+	st.remove(s)
+}
+
+// TestEviction checks that the oldest finished streams go first, and that a
+// running call's response is never dropped, even when it alone is over the
+// limit.
+func TestEviction(t *testing.T) {
+	st := New(1000)
+	big := make([]byte, 300)
+	var finished []*Stream
+	for i := 0; i < 3; i++ {
+		s := st.Create(owner("s", ""), string(rune('a'+i)), nil)
+		s.Append("", big, true)
+		s.Finish(time.Hour)
+		finished = append(finished, s)
+	}
+	running := st.Create(owner("s", ""), "r", nil)
+	running.Append("", big, false)
+	if st.Get(finished[0].ID) != nil || st.Get(finished[1].ID) == nil || st.Get(finished[2].ID) == nil {
+		t.Fatal("the oldest finished stream should have gone, and only it")
+	}
+	running.Append("", make([]byte, 2000), true) // the response, over the limit alone
+	for _, s := range finished {
+		if st.Get(s.ID) != nil {
+			t.Fatal("a finished stream survived while the store was over its limit")
+		}
+	}
+	b := running.Read(0, 0)
+	if len(b.Events) != 1 || len(b.Events[0].Data) != 2000 {
+		t.Fatalf("the running call kept %d events; its response must stay and older ones go", len(b.Events))
+	}
+	if n, r, _ := st.Stats(); n != 1 || r != 1 {
+		t.Fatalf("stats: %d streams, %d running", n, r)
+	}
+	running.Finish(0)
+	if n, r, bytes := st.Stats(); n != 0 || r != 0 || bytes != 0 {
+		t.Fatalf("after the end: %d streams, %d running, %d bytes", n, r, bytes)
+	}
+}
+
+// TestExpiryAndCancel checks the time to live and cancellation.
+func TestExpiryAndCancel(t *testing.T) {
+	st := New(1 << 20)
+	s := st.Create(owner("s", ""), "x", nil)
+	s.Append("", []byte("r"), true)
+	s.Finish(20 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); st.Get(s.ID) != nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream outlived its time to live")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	called := false
+	c := st.Create(owner("s", ""), "y", func() { called = true })
+	if st.Lookup(owner("s", ""), "y") != c || st.Lookup(owner("t", ""), "y") != nil {
+		t.Fatal("lookup by owner and request")
+	}
+	if !c.Cancel() || !called || c.Cancel() {
+		t.Fatal("cancel runs once")
+	}
+	if b := c.Read(0, 0); !b.Done || !b.Cancelled || st.Get(c.ID) != nil {
+		t.Fatalf("after cancel: %+v", b)
+	}
+	c.Finish(time.Hour) // the producer still finishes; nothing comes back
+	if n, r, _ := st.Stats(); n != 0 || r != 0 {
+		t.Fatalf("stats after cancel: %d streams, %d running", n, r)
+	}
+}
