@@ -17,11 +17,13 @@ import (
 
 // caddy is one running caddy-stata process.
 type caddy struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	URL  string // the front site, e.g. http://127.0.0.1:PORT
-	mu   sync.Mutex
-	logs []string
+	t   *testing.T
+	cmd *exec.Cmd
+	URL string // the front site, e.g. http://127.0.0.1:PORT
+	// Admin is the admin API's address, and Config the Caddyfile's path.
+	Admin, Config string
+	mu            sync.Mutex
+	logs          []string
 	// watchers are told of each log line.
 	watchers []func(string)
 	exited   chan struct{}
@@ -62,7 +64,8 @@ http://127.0.0.1:%d {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &caddy{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
+	c := &caddy{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{}),
+		Admin: fmt.Sprintf("127.0.0.1:%d", admin), Config: path}
 	c.cmd = exec.Command(binary, "run", "--config", path, "--adapter", "caddyfile")
 	c.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	stderr, err := c.cmd.StderrPipe()

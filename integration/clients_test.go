@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
 )
 
 // Client timers of the tests: each is far shorter than the 10 s tool.
@@ -122,6 +125,13 @@ func tsCalls(t *testing.T, url, tool string, args map[string]any, extra map[stri
 // SDK's resetTimeoutOnProgress does).
 func goCall(t *testing.T, url, tool string, args map[string]any) callOutcome {
 	t.Helper()
+	return goCallVersion(t, url, tool, args, "")
+}
+
+// goCallVersion is goCall with the client offering the given protocol
+// revision ("" for the SDK's latest).
+func goCallVersion(t *testing.T, url, tool string, args map[string]any, version string) callOutcome {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var (
@@ -149,7 +159,7 @@ func goCall(t *testing.T, url, tool string, args map[string]any) callOutcome {
 		DisableStandaloneSSE: true,
 	}
 	connectCtx, connectCancel := context.WithTimeout(ctx, 10*time.Second)
-	session, err := client.Connect(connectCtx, transport, nil)
+	session, err := client.Connect(connectCtx, transport, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	connectCancel()
 	if err != nil {
 		return callOutcome{Err: "connect: " + err.Error()}
@@ -268,3 +278,76 @@ func assertIncreasing(t *testing.T, progress []progressEvent, min int) {
 		}
 	}
 }
+
+// goCallDrop calls a tool with the Go SDK client at its default revision and
+// ends the call's context after the given time. Every event the client
+// receives has its id passed to onID; any notifications/cancelled the client
+// tries to send is refused, so that only dropping the stream can cancel.
+func goCallDrop(t *testing.T, url, tool string, args map[string]any, after time.Duration, onID func(string)) callOutcome {
+	t.Helper()
+	client := mcp.NewClient(&mcp.Implementation{Name: "integration-go-client", Version: "1.0.0"}, nil)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	transport := &mcp.StreamableClientTransport{
+		Endpoint:             url,
+		HTTPClient:           &http.Client{Transport: sniffer{base: tr, onID: onID}},
+		DisableStandaloneSSE: true,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	session, err := client.Connect(ctx, transport, nil)
+	cancel()
+	if err != nil {
+		return callOutcome{Err: "connect: " + err.Error()}
+	}
+	defer session.Close()
+	ctx, cancel = context.WithTimeout(context.Background(), after)
+	defer cancel()
+	params := &mcp.CallToolParams{Name: tool, Arguments: args}
+	params.SetProgressToken("drop")
+	start := time.Now()
+	_, err = session.CallTool(ctx, params)
+	o := callOutcome{OK: err == nil, Elapsed: time.Since(start)}
+	if err != nil {
+		o.Err = err.Error()
+	}
+	return o
+}
+
+// sniffer reports the ids of the events in every event-stream response and
+// refuses to send notifications/cancelled.
+type sniffer struct {
+	base http.RoundTripper
+	onID func(string)
+}
+
+func (s sniffer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.GetBody != nil {
+		if b, err := req.GetBody(); err == nil {
+			body, _ := io.ReadAll(b)
+			if strings.Contains(string(body), "notifications/cancelled") {
+				return nil, errors.New("sniffer: cancellation by notification refused in this test")
+			}
+		}
+	}
+	resp, err := s.base.RoundTrip(req)
+	if err != nil || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return resp, err
+	}
+	resp.Body = &sniffBody{rc: resp.Body, onID: s.onID, dec: sse.NewDecoder(0)}
+	return resp, nil
+}
+
+// sniffBody decodes the events of a body as it is read.
+type sniffBody struct {
+	rc   io.ReadCloser
+	onID func(string)
+	dec  *sse.Decoder
+}
+
+func (b *sniffBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.dec.Feed(p[:n], func(ev sse.Event) { b.onID(ev.ID) })
+	return n, err
+}
+
+func (b *sniffBody) Close() error { return b.rc.Close() }

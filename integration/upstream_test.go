@@ -42,6 +42,13 @@ type sleepArgs struct {
 // event stream.
 func startUpstream(t *testing.T, jsonMode bool) *upstream {
 	t.Helper()
+	return startUpstreamWith(t, jsonMode, false)
+}
+
+// startUpstreamWith is startUpstream with a choice of a stateless handler,
+// the only kind over which the Go SDK speaks protocol 2026-07-28.
+func startUpstreamWith(t *testing.T, jsonMode, stateless bool) *upstream {
+	t.Helper()
 	u := &upstream{ends: make(chan toolEnd, 64)}
 	server := mcp.NewServer(&mcp.Implementation{Name: "integration-upstream", Version: "1.0.0"}, nil)
 	mcp.AddTool(server, &mcp.Tool{Name: "sleep", Description: "Sleeps, then answers."},
@@ -86,7 +93,9 @@ func startUpstream(t *testing.T, jsonMode bool) *upstream {
 			})
 	}
 	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
-		&mcp.StreamableHTTPOptions{JSONResponse: jsonMode})
+		// From 2026-07-28 a closed request is the cancellation; the SDK
+		// honours that only when asked to.
+		&mcp.StreamableHTTPOptions{JSONResponse: jsonMode, Stateless: stateless, PropagateRequestCancellation: true})
 	srv := httptest.NewServer(faults(handler, jsonMode))
 	t.Cleanup(srv.Close)
 	u.URL = srv.URL + "/mcp"

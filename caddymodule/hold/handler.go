@@ -113,15 +113,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 	return h.hold(w, r, body, &msg, next)
 }
 
-// cancel passes a notifications/cancelled to next and then, if it names a
-// call this handler holds for the same owner, cancels that call.
+// cancel handles a notifications/cancelled: if it names a call this handler
+// holds for the same owner, that call's stream ends at once with nothing more
+// for its id and its upstream request is cancelled; the notification itself
+// goes to next either way.
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, next Next) error {
-	st := h.store.Lookup(streams.OwnerOf(r.Header), mcpmsg.IDKey(msg.RequestID))
-	err := next(w, r)
-	if st != nil && st.Cancel() {
+	if st := h.store.Lookup(streams.OwnerOf(r.Header), mcpmsg.IDKey(msg.RequestID)); st != nil && st.Cancel() {
 		h.log.Info("held call cancelled by the client", zap.ByteString("id", msg.RequestID))
 	}
-	return err
+	return next(w, r)
 }
 
 // Wait waits until every call this handler held has ended.

@@ -174,8 +174,10 @@ func (p *producer) upstreamEvent(ev sse.Event) {
 	switch {
 	case err != nil:
 	case m.IsResponse() && mcpmsg.SameID(m.ID, p.msg.ID):
-		p.st.Append(ev.Name, data, true)
 		p.outcome = OutcomeResponse
+		if p.st.Append(ev.Name, data, true) == 0 {
+			p.outcome = OutcomeCancelled
+		}
 		return
 	case m.Method == mcpmsg.MethodProgress && mcpmsg.SameID(m.ProgressToken, p.msg.ProgressToken):
 		pp, err := mcpmsg.ParseProgress(m.Params)
@@ -216,8 +218,10 @@ func (p *producer) upstreamDone() {
 				"the upstream answered with JSON that is not the response to this request")
 			return
 		}
-		p.st.Append("", body, true)
 		p.outcome = OutcomeResponse
+		if p.st.Append("", body, true) == 0 {
+			p.outcome = OutcomeCancelled
+		}
 	case p.mode == modeSSE:
 		p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream's event stream ended without the response")

@@ -85,9 +85,14 @@ func (s *Stream) Readers() int {
 func (s *Stream) Owner() Owner { return s.owner }
 
 // Append adds a durable event and returns its sequence number. final marks
-// the call's response, which is never dropped for space.
+// the call's response, which is never dropped for space. After Cancel it
+// adds nothing and returns 0.
 func (s *Stream) Append(name string, data []byte, final bool) uint64 {
 	s.mu.Lock()
+	if s.cancelled {
+		s.mu.Unlock()
+		return 0
+	}
 	s.seq++
 	ev := Event{Seq: s.seq, Name: name, Data: data}
 	s.events = append(s.events, ev)
@@ -104,6 +109,9 @@ func (s *Stream) Append(name string, data []byte, final bool) uint64 {
 func (s *Stream) KeepAlive(data []byte, comment bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.cancelled {
+		return
+	}
 	s.eph = Event{Data: data, Comment: comment}
 	if !comment {
 		s.seq++
