@@ -56,6 +56,25 @@ func TestKeepAliveUnmarshalCaddyfile(t *testing.T) {
 }`,
 		},
 		{
+			name: "resumption settings",
+			input: `mcp_keepalive {
+	resume 10m
+	poll_after 30s
+	retry 2s
+	store_limit 64MiB
+}`,
+			want: KeepAlive{Resume: durationPtr(10 * time.Minute), PollAfter: caddy.Duration(30 * time.Second),
+				Retry: caddy.Duration(2 * time.Second), StoreLimit: 64 << 20},
+		},
+		{
+			name: "resume off",
+			input: `mcp_keepalive {
+	resume off
+	poll_after 0
+}`,
+			want: KeepAlive{Resume: durationPtr(0)},
+		},
+		{
 			name: "tools with several patterns",
 			input: `mcp_keepalive {
 	tools stata_* run_? exact "with space"
@@ -292,6 +311,30 @@ func TestKeepAliveUnmarshalCaddyfileErrors(t *testing.T) {
 	grace 1s {
 	}
 }`,
+			line: "Testfile:2",
+		},
+		{
+			name: "resume zero is spelt off",
+			input: `mcp_keepalive {
+	resume 0
+}`,
+			want: []string{"resume", "must be positive"},
+			line: "Testfile:2",
+		},
+		{
+			name: "retry zero",
+			input: `mcp_keepalive {
+	retry 0s
+}`,
+			want: []string{"retry", "must be positive"},
+			line: "Testfile:2",
+		},
+		{
+			name: "store_limit without a size",
+			input: `mcp_keepalive {
+	store_limit
+}`,
+			want: []string{"wrong argument count"},
 			line: "Testfile:2",
 		},
 		{
@@ -702,7 +745,8 @@ func TestKeepAliveJSON(t *testing.T) {
 		{
 			name: "everything",
 			json: `{"tools":["stata_*","x"],"grace":"3s","interval":"4s","progress":false,` +
-				`"max_duration":"5h","max_request_body":1024,"max_held":7}`,
+				`"max_duration":"5h","max_request_body":1024,"max_held":7,` +
+				`"resume":"10m","poll_after":"20s","retry":"2s","store_limit":2048}`,
 			want: hold.Config{
 				Tools:          []string{"stata_*", "x"},
 				Grace:          3 * time.Second,
@@ -711,7 +755,16 @@ func TestKeepAliveJSON(t *testing.T) {
 				MaxDuration:    5 * time.Hour,
 				MaxRequestBody: 1024,
 				MaxHeld:        7,
+				Resume:         10 * time.Minute,
+				PollAfter:      20 * time.Second,
+				Retry:          2 * time.Second,
+				StoreLimit:     2048,
 			},
+		},
+		{
+			name: "resume off",
+			json: `{"resume":0}`,
+			want: func() hold.Config { c := hold.DefaultConfig(); c.Resume = 0; return c }(),
 		},
 	}
 	for _, tt := range tests {
@@ -855,4 +908,10 @@ func dumpJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// durationPtr returns a pointer to d as a caddy.Duration.
+func durationPtr(d time.Duration) *caddy.Duration {
+	cd := caddy.Duration(d)
+	return &cd
 }
