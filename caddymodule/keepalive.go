@@ -154,7 +154,13 @@ func (k *KeepAlive) Provision(ctx caddy.Context) error {
 	if cfg.StoreLimit > 0 { // else Validate fails the load
 		heldStreams.SetLimit(cfg.StoreLimit)
 	}
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		if err := registerKeepAliveMetrics(reg); err != nil {
+			return fmt.Errorf("mcp_keepalive: registering metrics: %w", err)
+		}
+	}
 	k.core = hold.New(cfg, &heldCalls, heldStreams, ctx.Logger())
+	k.core.Observer = metricsObserver{}
 	k.core.Detach = detachVars
 	k.tracker = legacy.New(legacyConfig(cfg), legacySessions, ctx.Logger())
 	return nil

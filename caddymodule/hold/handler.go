@@ -31,6 +31,10 @@ type Handler struct {
 	store *streams.Store
 	calls sync.WaitGroup // running producers
 
+	// Observer, when set, is told of held calls' ends, keep-alives and
+	// replays.
+	Observer Observer
+
 	// Detach, when set, is applied to the request that is sent upstream for a
 	// held call, after its context has been detached from the client's. The
 	// Caddy glue uses it to give the upstream request its own copy of
@@ -52,7 +56,7 @@ func New(cfg Config, held *atomic.Int64, store *streams.Store, log *zap.Logger) 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Handler{cfg: cfg, held: held, store: store, log: log}
+	return &Handler{cfg: cfg, held: held, store: store, log: log, Observer: nopObserver{}}
 }
 
 // errBodyTooLarge marks a request body over the limit.

@@ -96,6 +96,11 @@ func (p *producer) run() {
 	}
 	p.st.Finish(ttl)
 	p.h.held.Add(-1)
+	outcome := p.outcome
+	if clients == 0 && outcome != OutcomeCancelled {
+		outcome = OutcomeClientGone
+	}
+	p.h.Observer.Finished(outcome, time.Since(p.start))
 	p.h.log.Info("held call finished",
 		zap.String("tool", p.msg.Tool),
 		zap.ByteString("id", p.msg.ID),

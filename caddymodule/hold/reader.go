@@ -49,12 +49,14 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Strea
 		}
 		// Nothing follows the response, not even a keep-alive.
 		if ka := b.KeepAlive; err == nil && ka != nil && !b.Done {
+			kind := "comment"
 			if ka.Comment {
 				_, err = sse.WriteComment(w, string(ka.Data))
 			} else if _, err = sse.WriteEvent(w, h.event(st, *ka, pol)); err == nil {
-				cursor = ka.Seq
+				cursor, kind = ka.Seq, "progress"
 			}
 			wrote = true
+			h.Observer.KeepAlive(kind)
 		}
 		if err == nil && wrote {
 			err = rc.Flush()
@@ -101,6 +103,7 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string, seq 
 		return
 	}
 	h.log.Info("held call resumed", zap.String("stream", id), zap.Uint64("after", seq))
+	h.Observer.Replayed()
 	commit(w)
 	pol := h.policyFor(revision(r.Header))
 	pol.ids, pol.prime = true, false
