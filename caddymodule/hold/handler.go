@@ -87,6 +87,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 		return fmt.Errorf("reading request body: %w", err)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	if mcpmsg.IsBatch(body) {
+		return h.batch(w, r, body, next)
+	}
 
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
@@ -114,7 +117,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 	}
 	// hold gives the slot back when the call ends, which may be after it
 	// returns.
-	return h.hold(w, r, body, &msg, next)
+	return h.hold(w, r, body, requestsOf([]mcpmsg.Message{msg}), next)
 }
 
 // cancel handles a notifications/cancelled: if it names a call this handler
@@ -173,9 +176,5 @@ func acceptsEventStream(h http.Header) bool {
 
 // writeError answers with a JSON-RPC error response and an HTTP status.
 func writeError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
-	body := mcpmsg.ErrorResponse(id, code, message)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeJSONBody(w, status, mcpmsg.ErrorResponse(id, code, message))
 }

@@ -21,13 +21,13 @@ type upstreamResult struct {
 	aborted bool // panicked, as reverse_proxy does when a body breaks off
 }
 
-// hold runs one tools/call against next on a context detached from the
-// client's. An answer within the grace period passes through; otherwise the
-// call goes on in a producer goroutine that writes its events to a stream, and
-// this request reads that stream until the call ends, the client leaves, or it
-// is time to poll. The held slot taken by ServeHTTP is given back when the
-// call ends.
-func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, msg *mcpmsg.Message, next Next) error {
+// hold runs a tools/call (or a batch with one, whose requests are reqs)
+// against next on a context detached from the client's. An answer within the
+// grace period passes through; otherwise the call goes on in a producer
+// goroutine that writes its events to a stream, and this request reads that
+// stream until the call ends, the client leaves, or it is time to poll. The
+// held slot taken by ServeHTTP is given back when the call ends.
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs []*request, next Next) error {
 	start := time.Now()
 	pol := h.policyFor(revision(r.Header))
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
@@ -39,7 +39,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, msg 
 	}
 	// The stream exists from the start, so that a cancellation during the
 	// grace period finds the call.
-	st := h.store.Create(streams.OwnerOf(r.Header), mcpmsg.IDKey(msg.ID), cancel)
+	st := h.store.Create(streams.OwnerOf(r.Header), mcpmsg.IDKey(reqs[0].id), cancel)
 
 	cw := newCapture()
 	done := make(chan struct{})
@@ -67,7 +67,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, msg 
 			cancel()
 			st.Finish(0)
 			h.held.Add(-1)
-			return h.passThrough(w, cw, res, msg, st, start)
+			return h.passThrough(w, cw, res, reqs[0], st, start)
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
@@ -75,7 +75,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, msg 
 		}
 	}
 
-	p := &producer{h: h, msg: msg, start: start, st: st, cw: cw, done: done, res: res, cancel: cancel, pol: pol}
+	p := &producer{h: h, reqs: reqs, start: start, st: st, cw: cw, done: done, res: res, cancel: cancel, pol: pol}
 	h.calls.Add(1)
 	go p.run()
 	if clientGone {
@@ -92,7 +92,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, msg 
 // passThrough writes an answer that came within the grace period to the client
 // exactly as the upstream gave it, failing the way next failed. A call the
 // client cancelled meanwhile gets an empty event stream.
-func (h *Handler) passThrough(w http.ResponseWriter, cw *capture, res *upstreamResult, msg *mcpmsg.Message, st *streams.Stream, start time.Time) error {
+func (h *Handler) passThrough(w http.ResponseWriter, cw *capture, res *upstreamResult, first *request, st *streams.Stream, start time.Time) error {
 	if st.Cancelled() {
 		commit(w)
 		return nil
@@ -117,8 +117,8 @@ func (h *Handler) passThrough(w http.ResponseWriter, cw *capture, res *upstreamR
 		panic(http.ErrAbortHandler)
 	}
 	h.log.Debug("tools/call answered within grace",
-		zap.String("tool", msg.Tool),
-		zap.ByteString("id", msg.ID),
+		zap.String("tool", first.tool),
+		zap.ByteString("id", first.id),
 		zap.Duration("duration", time.Since(start)),
 		zap.Int("status", resp.status))
 	return res.err

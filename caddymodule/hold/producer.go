@@ -3,10 +3,12 @@ package hold
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,14 +38,35 @@ const (
 	modeJSON
 )
 
+// request is one JSON-RPC request of a held call that awaits its response:
+// the tools/call, or each request of a held batch.
+type request struct {
+	id       json.RawMessage
+	token    json.RawMessage // nil without a progressToken
+	tool     string          // for tools/call
+	answered bool
+	prog     progress
+}
+
+// requestsOf returns the requests among msgs.
+func requestsOf(msgs []mcpmsg.Message) []*request {
+	var reqs []*request
+	for _, m := range msgs {
+		if m.IsRequest() {
+			reqs = append(reqs, &request{id: m.ID, token: m.ProgressToken, tool: m.Tool})
+		}
+	}
+	return reqs
+}
+
 // producer runs one held call after the grace period: it takes what the
 // upstream writes, turns it into the events of the call's stream, adds
-// keep-alives, and ends the stream with exactly one response for the request
-// (the upstream's, or an error), unless the client cancelled the call. It
-// never writes to a client; readers do.
+// keep-alives, and ends the stream with exactly one response for each
+// request (the upstream's, or an error), unless the client cancelled the
+// call. It never writes to a client; readers do.
 type producer struct {
 	h      *Handler
-	msg    *mcpmsg.Message
+	reqs   []*request
 	start  time.Time
 	st     *streams.Stream
 	cw     *capture
@@ -59,7 +82,6 @@ type producer struct {
 	mode     int
 	dec      *sse.Decoder
 	jsonBody []byte
-	prog     progress
 }
 
 // run is the producer's loop. It returns when the call is over and the
@@ -102,8 +124,8 @@ func (p *producer) run() {
 	}
 	p.h.Observer.Finished(outcome, time.Since(p.start))
 	p.h.log.Info("held call finished",
-		zap.String("tool", p.msg.Tool),
-		zap.ByteString("id", p.msg.ID),
+		zap.String("tool", p.tools()),
+		zap.String("id", p.ids()),
 		zap.String("stream", p.st.ID),
 		zap.Duration("duration", time.Since(p.start)),
 		zap.String("outcome", p.outcome),
@@ -114,19 +136,48 @@ func (p *producer) run() {
 	)
 }
 
-// tick sets the stream's keep-alive: invented progress when the client asked
-// for progress and the upstream sent none since the last tick, else a
-// comment.
-func (p *producer) tick() {
-	if p.msg.ProgressToken != nil && p.h.cfg.Progress && !p.prog.upstream {
-		elapsed := time.Since(p.start).Round(time.Second)
-		data := mcpmsg.Progress(p.msg.ProgressToken, p.prog.invent(), nil,
-			p.msg.Tool+": running for "+elapsed.String())
-		p.st.KeepAlive(data, false)
-	} else {
-		p.st.KeepAlive([]byte("keepalive"), true)
+// tools names the held call's tools, for the log.
+func (p *producer) tools() string {
+	var names []string
+	for _, r := range p.reqs {
+		if r.tool != "" {
+			names = append(names, r.tool)
+		}
 	}
-	p.prog.upstream = false
+	return strings.Join(names, ",")
+}
+
+// ids lists the held call's request ids, for the log.
+func (p *producer) ids() string {
+	ids := make([]string, len(p.reqs))
+	for i, r := range p.reqs {
+		ids[i] = string(r.id)
+	}
+	return strings.Join(ids, ",")
+}
+
+// tick sets the stream's keep-alives: invented progress for each request
+// whose client asked for progress and whose upstream sent none since the
+// last tick; a comment when there is none of those.
+func (p *producer) tick() {
+	var progress [][]byte
+	elapsed := time.Since(p.start).Round(time.Second)
+	for _, r := range p.reqs {
+		if r.token != nil && !r.answered && p.h.cfg.Progress && !r.prog.upstream {
+			name := r.tool
+			if name == "" {
+				name = "request"
+			}
+			progress = append(progress, mcpmsg.Progress(r.token, r.prog.invent(), nil,
+				name+": running for "+elapsed.String()))
+		}
+		r.prog.upstream = false
+	}
+	if len(progress) > 0 {
+		p.st.Progress(progress...)
+	} else {
+		p.st.Comment([]byte("keepalive"))
+	}
 }
 
 // consume handles what the upstream wrote since the last call.
@@ -164,7 +215,7 @@ func (p *producer) consume(resp response) {
 }
 
 // upstreamEvent relays one event of an upstream event stream, ending the call
-// at the response to the held request. Progress for the held request's token
+// once every request has its response. Progress for a held request's token
 // is a keep-alive, seen only by clients connected at the time; every other
 // event is kept for replay.
 func (p *producer) upstreamEvent(ev sse.Event) {
@@ -175,27 +226,20 @@ func (p *producer) upstreamEvent(ev sse.Event) {
 		ev.Name = ""
 	}
 	data := []byte(ev.Data)
-	m, err := mcpmsg.Parse(data)
-	switch {
-	case err != nil:
-	case m.IsResponse() && mcpmsg.SameID(m.ID, p.msg.ID):
-		p.outcome = OutcomeResponse
-		if p.st.Append(ev.Name, data, true) == 0 {
-			p.outcome = OutcomeCancelled
+	msgs, err := mcpmsg.ParseAny(data)
+	if err == nil && len(msgs) == 1 && msgs[0].Method == mcpmsg.MethodProgress {
+		if r := p.byToken(msgs[0].ProgressToken); r != nil {
+			if pp, err := mcpmsg.ParseProgress(msgs[0].Params); err == nil {
+				if r.prog.fromUpstream(&pp) {
+					data = mcpmsg.Progress(pp.Token, pp.Progress, pp.Total, pp.Message)
+				}
+				p.st.Progress(data)
+				return
+			}
 		}
-		return
-	case m.Method == mcpmsg.MethodProgress && mcpmsg.SameID(m.ProgressToken, p.msg.ProgressToken):
-		pp, err := mcpmsg.ParseProgress(m.Params)
-		if err != nil {
-			break
-		}
-		if p.prog.fromUpstream(&pp) {
-			data = mcpmsg.Progress(pp.Token, pp.Progress, pp.Total, pp.Message)
-		}
-		p.st.KeepAlive(data, false)
-		return
 	}
-	p.st.Append(ev.Name, data, false)
+	p.answer(msgs)
+	p.appendFinal(ev.Name, data)
 }
 
 // upstreamDone ends the call once the next handler has returned, if nothing
@@ -212,20 +256,21 @@ func (p *producer) upstreamDone() {
 		p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream connection broke before the response was complete")
 	case res.err != nil && p.status == 0:
-		p.h.log.Debug("upstream failed", zap.ByteString("id", p.msg.ID), zap.Error(res.err))
+		p.h.log.Debug("upstream failed", zap.String("id", p.ids()), zap.Error(res.err))
 		p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream failed before answering: "+describe(res.err))
 	case p.mode == modeJSON:
 		body := bytes.TrimSpace(p.jsonBody)
-		m, err := mcpmsg.Parse(body)
-		if err != nil || !m.IsResponse() || !mcpmsg.SameID(m.ID, p.msg.ID) {
+		msgs, err := mcpmsg.ParseAny(body)
+		if err != nil || !p.answer(msgs) {
 			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				"the upstream answered with JSON that is not the response to this request")
 			return
 		}
-		p.outcome = OutcomeResponse
-		if p.st.Append("", body, true) == 0 {
-			p.outcome = OutcomeCancelled
+		p.appendFinal("", body)
+		if p.outcome == "" {
+			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+				"the upstream's answer had no response to this request")
 		}
 	case p.mode == modeSSE:
 		p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
@@ -236,15 +281,72 @@ func (p *producer) upstreamDone() {
 	}
 }
 
-// fail ends the call with a JSON-RPC error for the held request's id, unless
-// the client cancelled it.
+// byToken returns the unanswered request whose progress token is token.
+func (p *producer) byToken(token json.RawMessage) *request {
+	for _, r := range p.reqs {
+		if !r.answered && r.token != nil && mcpmsg.SameID(r.token, token) {
+			return r
+		}
+	}
+	return nil
+}
+
+// answer marks the requests that msgs respond to, and reports whether any
+// was.
+func (p *producer) answer(msgs []mcpmsg.Message) bool {
+	matched := false
+	for _, m := range msgs {
+		if !m.IsResponse() {
+			continue
+		}
+		for _, r := range p.reqs {
+			if !r.answered && mcpmsg.SameID(r.id, m.ID) {
+				r.answered, matched = true, true
+				break
+			}
+		}
+	}
+	return matched
+}
+
+// pending reports whether a request still awaits its response.
+func (p *producer) pending() bool {
+	for _, r := range p.reqs {
+		if !r.answered {
+			return true
+		}
+	}
+	return false
+}
+
+// appendFinal keeps an event for replay, as the final one if no request
+// awaits a response any more, which ends the call.
+func (p *producer) appendFinal(name string, data []byte) {
+	final := !p.pending()
+	seq := p.st.Append(name, data, final)
+	switch {
+	case seq == 0:
+		p.outcome = OutcomeCancelled
+	case final:
+		p.outcome = OutcomeResponse
+	}
+}
+
+// fail ends the call with a JSON-RPC error for each request without a
+// response, unless the client cancelled the call.
 func (p *producer) fail(outcome string, code int, message string) {
 	if p.st.Cancelled() {
 		p.outcome = OutcomeCancelled
 		return
 	}
 	p.outcome, p.cause = outcome, message
-	p.st.Append("", mcpmsg.ErrorResponse(p.msg.ID, code, "mcp_keepalive: "+message), true)
+	for _, r := range p.reqs {
+		if r.answered {
+			continue
+		}
+		r.answered = true
+		p.st.Append("", mcpmsg.ErrorResponse(r.id, code, "mcp_keepalive: "+message), !p.pending())
+	}
 }
 
 // describe names the cause of an upstream failure without the addresses and

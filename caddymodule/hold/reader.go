@@ -48,11 +48,14 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Strea
 			cursor, wrote = ev.Seq, true
 		}
 		// Nothing follows the response, not even a keep-alive.
-		if ka := b.KeepAlive; err == nil && ka != nil && !b.Done {
+		for _, ka := range b.KeepAlives {
+			if err != nil || b.Done {
+				break
+			}
 			kind := "comment"
 			if ka.Comment {
 				_, err = sse.WriteComment(w, string(ka.Data))
-			} else if _, err = sse.WriteEvent(w, h.event(st, *ka, pol)); err == nil {
+			} else if _, err = sse.WriteEvent(w, h.event(st, ka, pol)); err == nil {
 				cursor, kind = ka.Seq, "progress"
 			}
 			wrote = true

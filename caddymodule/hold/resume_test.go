@@ -19,7 +19,9 @@ func (f *fixture) postRev(ctx context.Context, body, rev, session, auth string) 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("MCP-Protocol-Version", rev)
+	if rev != "" {
+		req.Header.Set("MCP-Protocol-Version", rev)
+	}
 	if session != "" {
 		req.Header.Set("Mcp-Session-Id", session)
 	}

@@ -34,7 +34,7 @@ type Stream struct {
 	seq       uint64
 	events    []Event // durable events, by increasing Seq
 	dropped   bool    // some durable events were dropped for space
-	eph       Event   // the latest keep-alive
+	eph       []Event // the latest keep-alives
 	ephVer    uint64  // bumped with each keep-alive
 	done      bool
 	final     bool // the last durable event is the final response
@@ -104,19 +104,31 @@ func (s *Stream) Append(name string, data []byte, final bool) uint64 {
 	return ev.Seq
 }
 
-// KeepAlive replaces the stream's keep-alive with a progress notification,
-// which gets a sequence number, or with a comment (data is then its text).
-func (s *Stream) KeepAlive(data []byte, comment bool) {
+// Progress replaces the stream's keep-alives with progress notifications,
+// one per data, each with its own sequence number.
+func (s *Stream) Progress(data ...[]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancelled {
 		return
 	}
-	s.eph = Event{Data: data, Comment: comment}
-	if !comment {
+	s.eph = s.eph[:0]
+	for _, d := range data {
 		s.seq++
-		s.eph.Seq = s.seq
+		s.eph = append(s.eph, Event{Seq: s.seq, Data: d})
 	}
+	s.ephVer++
+	s.signal()
+}
+
+// Comment replaces the stream's keep-alives with a comment line.
+func (s *Stream) Comment(text []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancelled {
+		return
+	}
+	s.eph = append(s.eph[:0], Event{Data: text, Comment: true})
 	s.ephVer++
 	s.signal()
 }
@@ -144,7 +156,7 @@ func (s *Stream) Cancel() bool {
 	}
 	s.cancelled = true
 	cancel := s.cancel
-	s.events, s.eph = nil, Event{}
+	s.events, s.eph = nil, nil
 	s.signal()
 	s.mu.Unlock()
 	if cancel != nil {
@@ -165,9 +177,9 @@ func (s *Stream) Cancelled() bool {
 type Batch struct {
 	// Events are the durable events after the reader's cursor.
 	Events []Event
-	// KeepAlive is the latest keep-alive when it is newer than the one the
-	// reader saw and, for progress, later than its cursor.
-	KeepAlive *Event
+	// KeepAlives are the latest keep-alives when they are newer than the
+	// ones the reader saw and, for progress, later than its cursor.
+	KeepAlives []Event
 	// KeepAliveVer is the version to pass to the next Read.
 	KeepAliveVer uint64
 	// Done tells that the stream is over: nothing will follow Events.
@@ -193,9 +205,12 @@ func (s *Stream) Read(cursor, ephVer uint64) Batch {
 		b.Events = append([]Event(nil), s.events[i:]...)
 		cursor = b.Events[len(b.Events)-1].Seq
 	}
-	if s.ephVer > ephVer && (s.eph.Comment || s.eph.Seq > cursor) {
-		eph := s.eph
-		b.KeepAlive = &eph
+	if s.ephVer > ephVer {
+		for _, e := range s.eph {
+			if e.Comment || e.Seq > cursor {
+				b.KeepAlives = append(b.KeepAlives, e)
+			}
+		}
 	}
 	return b
 }

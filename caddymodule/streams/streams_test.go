@@ -52,22 +52,22 @@ func TestReadAfterCursor(t *testing.T) {
 	st := New(1 << 20)
 	s := st.Create(owner("s", ""), "n1", nil)
 	s.Append("", []byte("a"), false) // 1
-	s.KeepAlive([]byte("p1"), false) // 2
+	s.Progress([]byte("p1"))         // 2
 	s.Append("", []byte("b"), false) // 3
 	b := s.Read(0, 0)
-	if len(b.Events) != 2 || b.KeepAlive != nil || b.Done {
+	if len(b.Events) != 2 || b.KeepAlives != nil || b.Done {
 		t.Fatalf("from the start: %+v (the keep-alive came before b, so it is stale)", b)
 	}
 	b = s.Read(1, 0)
 	if len(b.Events) != 1 || string(b.Events[0].Data) != "b" {
 		t.Fatalf("after 1: %+v", b)
 	}
-	s.KeepAlive([]byte("p2"), false) // 4
+	s.Progress([]byte("p2")) // 4
 	b = s.Read(3, b.KeepAliveVer)
-	if len(b.Events) != 0 || b.KeepAlive == nil || string(b.KeepAlive.Data) != "p2" {
+	if len(b.Events) != 0 || len(b.KeepAlives) != 1 || string(b.KeepAlives[0].Data) != "p2" {
 		t.Fatalf("after 3: %+v", b)
 	}
-	if again := s.Read(4, b.KeepAliveVer); again.KeepAlive != nil {
+	if again := s.Read(4, b.KeepAliveVer); again.KeepAlives != nil {
 		t.Fatal("the same keep-alive twice")
 	}
 	select {

@@ -1,0 +1,82 @@
+package hold
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+)
+
+// revNoBatches is the first protocol revision without JSON-RPC batches.
+const revNoBatches = "2025-06-18"
+
+// batch handles a JSON-RPC batch. Batches exist only up to revision
+// 2025-03-26; from later clients they pass through for the upstream to
+// refuse. An empty batch, or one none of whose members is a valid message,
+// gets the errors JSON-RPC prescribes. A batch with a held tools/call is held
+// as a whole: progress for each request's token, the upstream's answer
+// relayed in full, and an error for each request that got no response.
+// Anything else passes through.
+func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, next Next) error {
+	if revision(r.Header) >= revNoBatches {
+		return next(w, r)
+	}
+	msgs, invalid, err := mcpmsg.ParseBatch(body)
+	if errors.Is(err, mcpmsg.ErrEmptyBatch) {
+		writeError(w, http.StatusBadRequest, nil, mcpmsg.CodeInvalidRequest, "invalid request: empty batch")
+		return nil
+	}
+	if err != nil {
+		return next(w, r)
+	}
+	valid := 0
+	for _, e := range invalid {
+		if e == nil {
+			valid++
+		}
+	}
+	if valid == 0 {
+		errs := make([][]byte, len(invalid))
+		for i := range errs {
+			errs[i] = mcpmsg.ErrorResponse(nil, mcpmsg.CodeInvalidRequest, "invalid request: a batch member is not a JSON-RPC message")
+		}
+		writeJSONBody(w, http.StatusBadRequest, joinArray(errs))
+		return nil
+	}
+	held := false
+	for i, m := range msgs {
+		held = held || (invalid[i] == nil && m.IsToolCall() && h.cfg.holds(m.Tool))
+	}
+	if !held || !acceptsEventStream(r.Header) {
+		return next(w, r)
+	}
+	reqs := requestsOf(msgs)
+	if n := h.held.Add(1); n > int64(h.cfg.MaxHeld) {
+		h.held.Add(-1)
+		h.log.Warn("held batch refused: too many held calls", zap.Int("max_held", h.cfg.MaxHeld))
+		errs := make([][]byte, len(reqs))
+		for i, req := range reqs {
+			errs[i] = mcpmsg.ErrorResponse(req.id, mcpmsg.CodeServerBusy, "too many calls in progress, try again later")
+		}
+		writeJSONBody(w, http.StatusServiceUnavailable, joinArray(errs))
+		return nil
+	}
+	return h.hold(w, r, body, reqs, next)
+}
+
+// joinArray joins JSON values into a JSON array.
+func joinArray(values [][]byte) []byte {
+	return append(append([]byte{'['}, bytes.Join(values, []byte{','})...), ']')
+}
+
+// writeJSONBody answers with a JSON body and an HTTP status.
+func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
