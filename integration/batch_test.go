@@ -107,5 +107,8 @@ func rawInitializeVersion(t *testing.T, url, version string) string {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("notifications/initialized: %d", resp.StatusCode)
+	}
 	return session
 }

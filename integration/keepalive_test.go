@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -169,28 +168,7 @@ func TestClientDisconnectDoesNotCancel(t *testing.T) {
 // rawInitialize opens an MCP session by hand and returns its id.
 func rawInitialize(t *testing.T, url string) string {
 	t.Helper()
-	req := rawRequest(context.Background(), t, url, "",
-		`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	session := resp.Header.Get("Mcp-Session-Id")
-	if resp.StatusCode != http.StatusOK || session == "" {
-		t.Fatalf("initialize: %d, session %q", resp.StatusCode, session)
-	}
-	req = rawRequest(context.Background(), t, url, session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("notifications/initialized: %d", resp.StatusCode)
-	}
-	return session
+	return rawInitializeVersion(t, url, "2025-06-18")
 }
 
 // rawRequest builds a POST as an MCP client sends it.
