@@ -48,6 +48,26 @@ func TestRunFileSuccess(t *testing.T) {
 	}
 }
 
+// TestRunSelectionStataMCPName checks that the argument may be named
+// selection, as stata-mcp names it, and that two different codes are refused.
+func TestRunSelectionStataMCPName(t *testing.T) {
+	cfg := testConfig(t)
+	_, url := serve(t, cfg, nil)
+	cs := connect(t, url, nil)
+	res := call(t, context.Background(), cs, toolRunSelection, map[string]any{"selection": "display \"via selection\""}, "")
+	if res.IsError || !strings.Contains(text(res), "\nvia selection\n") {
+		t.Fatalf("selection: %s", text(res))
+	}
+	res = call(t, context.Background(), cs, toolRunSelection, map[string]any{"code": "display 1", "selection": "display 2"}, "")
+	if !res.IsError || !strings.Contains(text(res), "give one") {
+		t.Fatalf("both: %s", text(res))
+	}
+	res = call(t, context.Background(), cs, toolRunSelection, map[string]any{}, "")
+	if !res.IsError || !strings.Contains(text(res), "code is required") {
+		t.Fatalf("neither: %s", text(res))
+	}
+}
+
 func TestRunSelectionSuccess(t *testing.T) {
 	cfg := testConfig(t)
 	_, url := serve(t, cfg, nil)

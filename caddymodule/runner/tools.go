@@ -35,7 +35,10 @@ type RunFileArgs struct {
 // RunSelectionArgs are the arguments of stata_run_selection.
 type RunSelectionArgs struct {
 	// Code is the Stata code to run.
-	Code string `json:"code" jsonschema:"Stata code to run, as the lines of a do-file"`
+	Code string `json:"code,omitempty" jsonschema:"Stata code to run, as the lines of a do-file (required, here or as selection)"`
+	// Selection is the name stata-mcp gives the code; either may be used, so
+	// that prompts written for stata-mcp keep working.
+	Selection string `json:"selection,omitempty" jsonschema:"the same as code, under the name stata-mcp uses"`
 	// Timeout is the run's limit in seconds; 0 means the server's limit.
 	Timeout float64 `json:"timeout,omitempty" jsonschema:"time limit of the run in seconds; at most the server's limit, which is also the default"`
 	// WorkingDir is where Stata runs and writes its log.
@@ -146,13 +149,19 @@ func (r *Runner) runSelection(ctx context.Context, req *mcp.CallToolRequest, in 
 	if err != nil {
 		return nil, RunResult{}, err
 	}
-	if strings.TrimSpace(in.Code) == "" {
-		return nil, RunResult{}, errors.New("code is required: the Stata code to run")
+	code := in.Code
+	switch {
+	case code == "":
+		code = in.Selection
+	case in.Selection != "" && in.Selection != code:
+		return nil, RunResult{}, errors.New("code and selection are two names for the same argument; give one")
+	}
+	if strings.TrimSpace(code) == "" {
+		return nil, RunResult{}, errors.New("code is required: the Stata code to run (stata-mcp calls it selection; either name works)")
 	}
 	if wd == "" {
 		wd = r.workDir
 	}
-	code := in.Code
 	if !strings.HasSuffix(code, "\n") {
 		code += "\n"
 	}
