@@ -1,0 +1,139 @@
+package legacy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+)
+
+// servePost passes a POST to session s's message URL to next, untouched,
+// after noting what it means for the session's pending calls: a tools/call of
+// a kept-alive tool becomes pending before the upstream sees it (so that its
+// response cannot pass first), and stops being pending if the upstream does
+// not accept the POST; a notifications/cancelled ends the call it names.
+func (t *Tracker) servePost(w http.ResponseWriter, r *http.Request, s *session, next Next) error {
+	if !isMediaType(r.Header.Get("Content-Type"), "application/json") {
+		return next(w, r)
+	}
+	body, whole, err := peekBody(r, t.cfg.MaxBody)
+	if err != nil {
+		return fmt.Errorf("reading request body: %w", err)
+	}
+	if !whole {
+		t.log.Debug("legacy message not inspected: body too large", zap.Int64("max_request_body", t.cfg.MaxBody))
+		return next(w, r)
+	}
+	msg, err := mcpmsg.Parse(body)
+	switch {
+	case err != nil:
+		return next(w, r)
+	case msg.IsToolCall() && t.cfg.holds(msg.Tool):
+		return t.postCall(w, r, s, &msg, next)
+	case msg.Method == mcpmsg.MethodCancelled:
+		if id := cancelledID(msg.Params); id != nil {
+			s.endID(id, OutcomeCancelled)
+		}
+	}
+	return next(w, r)
+}
+
+// postCall makes a tools/call pending for the length of its POST and after,
+// unless the upstream refuses the POST.
+func (t *Tracker) postCall(w http.ResponseWriter, r *http.Request, s *session, msg *mcpmsg.Message, next Next) error {
+	c := &call{id: msg.ID, tool: msg.Tool, token: msg.ProgressToken, start: time.Now()}
+	if !s.add(c) {
+		return next(w, r)
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	ok := false
+	defer func() {
+		// Also when next panics: a call whose POST broke gets no response.
+		if !ok {
+			s.end(c, OutcomePostFailed)
+		}
+	}()
+	err := next(sw, r)
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK // what net/http sends for a handler that wrote nothing
+	}
+	ok = err == nil && status >= 200 && status <= 299
+	return err
+}
+
+// peekBody reads r's body up to limit bytes and puts back a body that gives
+// next exactly the same bytes. It reports whether what it read is the whole
+// body.
+func peekBody(r *http.Request, limit int64) (body []byte, whole bool, err error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true, nil
+	}
+	body, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if int64(len(body)) > limit {
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+		return nil, false, nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, true, nil
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// cancelledID returns params.requestId of a notifications/cancelled, or nil.
+// Member names are matched exactly, as mcpmsg.Parse matches them.
+func cancelledID(params json.RawMessage) json.RawMessage {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return nil
+	}
+	id := p["requestId"]
+	if len(id) == 0 || bytes.Equal(id, []byte("null")) {
+		return nil
+	}
+	return id
+}
+
+// statusWriter notes the status of the response written through it, and
+// changes nothing.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader notes the first final status and passes it on.
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write passes p on, noting the implied status 200 if none was written.
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush flushes the underlying writer, if it can.
+func (w *statusWriter) Flush() {
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,45 @@
+package legacy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestTrackerLeavesOtherRequests(t *testing.T) {
+	tr := New(DefaultConfig(), nil, nil)
+	for name, r := range map[string]*http.Request{
+		"get without accept":     httptest.NewRequest("GET", "/sse", nil),
+		"get for json":           withHeader(httptest.NewRequest("GET", "/mcp", nil), "Accept", "application/json"),
+		"resumption":             withHeader(withHeader(httptest.NewRequest("GET", "/mcp", nil), "Accept", "text/event-stream"), "Last-Event-ID", "x"),
+		"streamable session":     withHeader(withHeader(httptest.NewRequest("GET", "/mcp", nil), "Accept", "text/event-stream"), "Mcp-Session-Id", "s"),
+		"delete":                 httptest.NewRequest("DELETE", "/mcp?sessionId=abc", nil),
+		"post without a session": httptest.NewRequest("POST", "/mcp", nil),
+	} {
+		if handled, err := tr.ServeHTTP(httptest.NewRecorder(), r, nil); handled || err != nil {
+			t.Errorf("%s: handled %v, err %v", name, handled, err)
+		}
+	}
+}
+
+func TestAcceptsEventStream(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"text/event-stream":                   true,
+		"application/json, text/event-stream": true,
+		"TEXT/EVENT-STREAM;q=0.9":             true,
+		"*/*":                                 false,
+		"":                                    false,
+	} {
+		h := http.Header{}
+		h.Set("Accept", accept)
+		if got := acceptsEventStream(h); got != want {
+			t.Errorf("%q: %v", accept, got)
+		}
+	}
+}
+
+// withHeader sets a header on r and returns r.
+func withHeader(r *http.Request, k, v string) *http.Request {
+	r.Header.Set(k, v)
+	return r
+}
