@@ -51,7 +51,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, nex
 	for i, m := range msgs {
 		held = held || (invalid[i] == nil && m.IsToolCall() && h.cfg.holds(m.Tool))
 	}
-	if !held || !acceptsEventStream(r.Header) {
+	if !held || !mcpmsg.AcceptsEventStream(r.Header) {
 		return next(w, r)
 	}
 	reqs := requestsOf(msgs)

@@ -8,9 +8,9 @@ package hold
 
 import (
 	"errors"
-	"fmt"
-	"path"
 	"time"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
 )
 
 // Defaults of Config, documented on its fields.
@@ -79,10 +79,8 @@ func DefaultConfig() Config {
 
 // Validate reports the first thing wrong with c.
 func (c Config) Validate() error {
-	for _, p := range c.Tools {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("tool pattern %q: %w", p, err)
-		}
+	if err := mcpmsg.ToolPatterns(c.Tools).Validate(); err != nil {
+		return err
 	}
 	switch {
 	case c.Grace < 0:
@@ -110,14 +108,4 @@ func (c Config) Validate() error {
 }
 
 // holds reports whether calls of tool are held.
-func (c *Config) holds(tool string) bool {
-	if len(c.Tools) == 0 {
-		return true
-	}
-	for _, p := range c.Tools {
-		if ok, _ := path.Match(p, tool); ok {
-			return true
-		}
-	}
-	return false
-}
+func (c *Config) holds(tool string) bool { return mcpmsg.ToolPatterns(c.Tools).Match(tool) }

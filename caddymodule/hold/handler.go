@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -74,7 +72,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 			return nil
 		}
 	}
-	if r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
+	if r.Method != http.MethodPost || !mcpmsg.IsMediaType(r.Header.Get("Content-Type"), "application/json") {
 		return next(w, r)
 	}
 	body, err := readBody(r.Body, h.cfg.MaxRequestBody)
@@ -103,7 +101,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 	if msg.Method == mcpmsg.MethodCancelled && msg.ID == nil {
 		return h.cancel(w, r, &msg, next)
 	}
-	if !msg.IsToolCall() || !h.cfg.holds(msg.Tool) || !acceptsEventStream(r.Header) {
+	if !msg.IsToolCall() || !h.cfg.holds(msg.Tool) || !mcpmsg.AcceptsEventStream(r.Header) {
 		return next(w, r)
 	}
 
@@ -147,31 +145,6 @@ func readBody(body io.Reader, limit int64) ([]byte, error) {
 		return nil, errBodyTooLarge
 	}
 	return b, nil
-}
-
-// isJSON reports whether a Content-Type names JSON.
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "application/json"
-}
-
-// isEventStream reports whether a Content-Type names an event stream.
-func isEventStream(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "text/event-stream"
-}
-
-// acceptsEventStream reports whether the Accept header lists text/event-stream.
-func acceptsEventStream(h http.Header) bool {
-	for _, v := range h.Values("Accept") {
-		for _, part := range strings.Split(v, ",") {
-			mt, _, _ := strings.Cut(part, ";")
-			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // writeError answers with a JSON-RPC error response and an HTTP status.

@@ -45,7 +45,7 @@ type request struct {
 	token    json.RawMessage // nil without a progressToken
 	tool     string          // for tools/call
 	answered bool
-	prog     progress
+	prog     mcpmsg.ProgressSeq
 }
 
 // requestsOf returns the requests among msgs.
@@ -163,15 +163,15 @@ func (p *producer) tick() {
 	var progress [][]byte
 	elapsed := time.Since(p.start).Round(time.Second)
 	for _, r := range p.reqs {
-		if r.token != nil && !r.answered && p.h.cfg.Progress && !r.prog.upstream {
+		if r.token != nil && !r.answered && p.h.cfg.Progress && !r.prog.Upstream {
 			name := r.tool
 			if name == "" {
 				name = "request"
 			}
-			progress = append(progress, mcpmsg.Progress(r.token, r.prog.invent(), nil,
+			progress = append(progress, mcpmsg.Progress(r.token, r.prog.Invent(), nil,
 				name+": running for "+elapsed.String()))
 		}
-		r.prog.upstream = false
+		r.prog.Upstream = false
 	}
 	if len(progress) > 0 {
 		p.st.Progress(progress...)
@@ -197,9 +197,9 @@ func (p *producer) consume(resp response) {
 			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				fmt.Sprintf("the upstream answered %d %s", resp.status, http.StatusText(resp.status)))
 			return
-		case isEventStream(ct):
+		case mcpmsg.IsMediaType(ct, "text/event-stream"):
 			p.mode, p.dec = modeSSE, sse.NewDecoder(0)
-		case isJSON(ct):
+		case mcpmsg.IsMediaType(ct, "application/json"):
 			p.mode = modeJSON
 		default:
 			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
@@ -230,7 +230,7 @@ func (p *producer) upstreamEvent(ev sse.Event) {
 	if err == nil && len(msgs) == 1 && msgs[0].Method == mcpmsg.MethodProgress {
 		if r := p.byToken(msgs[0].ProgressToken); r != nil {
 			if pp, err := mcpmsg.ParseProgress(msgs[0].Params); err == nil {
-				if r.prog.fromUpstream(&pp) {
+				if r.prog.FromUpstream(&pp) {
 					data = mcpmsg.Progress(pp.Token, pp.Progress, pp.Total, pp.Message)
 				}
 				p.st.Progress(data)

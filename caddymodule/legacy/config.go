@@ -2,9 +2,9 @@ package legacy
 
 import (
 	"errors"
-	"fmt"
-	"path"
 	"time"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
 )
 
 // Defaults of Config, documented on its fields.
@@ -47,10 +47,8 @@ func DefaultConfig() Config {
 
 // Validate reports the first thing wrong with c.
 func (c Config) Validate() error {
-	for _, p := range c.Tools {
-		if _, err := path.Match(p, ""); err != nil {
-			return fmt.Errorf("tool pattern %q: %w", p, err)
-		}
+	if err := mcpmsg.ToolPatterns(c.Tools).Validate(); err != nil {
+		return err
 	}
 	switch {
 	case c.Interval <= 0:
@@ -63,16 +61,5 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// holds reports whether calls of tool are kept alive, with the matching rules
-// of hold.Config: any pattern that matches, or every tool when there is none.
-func (c *Config) holds(tool string) bool {
-	if len(c.Tools) == 0 {
-		return true
-	}
-	for _, p := range c.Tools {
-		if ok, _ := path.Match(p, tool); ok {
-			return true
-		}
-	}
-	return false
-}
+// holds reports whether calls of tool are kept alive.
+func (c *Config) holds(tool string) bool { return mcpmsg.ToolPatterns(c.Tools).Match(tool) }

@@ -19,7 +19,7 @@ import (
 // response cannot pass first), and stops being pending if the upstream does
 // not accept the POST; a notifications/cancelled ends the call it names.
 func (t *Tracker) servePost(w http.ResponseWriter, r *http.Request, s *session, next Next) error {
-	if !isMediaType(r.Header.Get("Content-Type"), "application/json") {
+	if !mcpmsg.IsMediaType(r.Header.Get("Content-Type"), "application/json") {
 		return next(w, r)
 	}
 	body, whole, err := peekBody(r, t.cfg.MaxBody)

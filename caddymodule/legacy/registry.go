@@ -94,7 +94,7 @@ type call struct {
 	token json.RawMessage // params._meta.progressToken, or nil
 	tool  string
 	start time.Time
-	prog  progress // guarded by the session's mu
+	prog  mcpmsg.ProgressSeq // guarded by the session's mu
 }
 
 // newSession returns an open session with no calls.
@@ -200,7 +200,7 @@ func (s *session) upstreamProgress(pp *mcpmsg.ProgressParams) *mcpmsg.ProgressPa
 	defer s.mu.Unlock()
 	for _, c := range s.calls {
 		if c.token != nil && mcpmsg.SameID(c.token, pp.Token) {
-			if c.prog.fromUpstream(pp) {
+			if c.prog.FromUpstream(pp) {
 				return pp
 			}
 			return nil
@@ -225,12 +225,12 @@ func (s *session) keepAlive(progressOn bool, maxDuration time.Duration) (notes [
 		i++
 	}
 	for _, c := range s.calls {
-		if c.token != nil && progressOn && !c.prog.upstream {
+		if c.token != nil && progressOn && !c.prog.Upstream {
 			elapsed := now.Sub(c.start).Round(time.Second)
-			notes = append(notes, mcpmsg.Progress(c.token, c.prog.invent(), nil,
+			notes = append(notes, mcpmsg.Progress(c.token, c.prog.Invent(), nil,
 				c.tool+": running for "+elapsed.String()))
 		}
-		c.prog.upstream = false
+		c.prog.Upstream = false
 	}
 	return notes, len(s.calls) > 0
 }

@@ -8,6 +8,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
 )
 
 // maxDetect is how many bytes of a stream's first event are held back while
@@ -79,7 +81,7 @@ func (rw *relay) writeHeader(code int) {
 	rw.wroteHeader = true
 	h := rw.w.Header()
 	rw.mode = modePass
-	if code == http.StatusOK && isMediaType(h.Get("Content-Type"), "text/event-stream") &&
+	if code == http.StatusOK && mcpmsg.IsMediaType(h.Get("Content-Type"), "text/event-stream") &&
 		h.Get("Content-Length") == "" && (h.Get("Content-Encoding") == "" || h.Get("Content-Encoding") == "identity") {
 		rw.mode, rw.dec = modeDetect, sse.NewDecoder(0)
 	}

@@ -9,11 +9,11 @@
 package legacy
 
 import (
-	"mime"
 	"net/http"
-	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
 )
 
 // Next is the rest of the handler chain, in the shape of Caddy's
@@ -75,24 +75,5 @@ func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) (
 // legacy session's stream. A Streamable HTTP client's stream of an existing
 // session (Mcp-Session-Id) and a resumption (Last-Event-ID) are left alone.
 func isStreamGet(h http.Header) bool {
-	return acceptsEventStream(h) && h.Get("Last-Event-ID") == "" && h.Get("Mcp-Session-Id") == ""
-}
-
-// acceptsEventStream reports whether the Accept header lists text/event-stream.
-func acceptsEventStream(h http.Header) bool {
-	for _, v := range h.Values("Accept") {
-		for _, part := range strings.Split(v, ",") {
-			mt, _, _ := strings.Cut(part, ";")
-			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// isMediaType reports whether a Content-Type names the media type mt.
-func isMediaType(contentType, mt string) bool {
-	got, _, err := mime.ParseMediaType(contentType)
-	return err == nil && got == mt
+	return mcpmsg.AcceptsEventStream(h) && h.Get("Last-Event-ID") == "" && h.Get("Mcp-Session-Id") == ""
 }

@@ -22,22 +22,6 @@ func TestTrackerLeavesOtherRequests(t *testing.T) {
 	}
 }
 
-func TestAcceptsEventStream(t *testing.T) {
-	for accept, want := range map[string]bool{
-		"text/event-stream":                   true,
-		"application/json, text/event-stream": true,
-		"TEXT/EVENT-STREAM;q=0.9":             true,
-		"*/*":                                 false,
-		"":                                    false,
-	} {
-		h := http.Header{}
-		h.Set("Accept", accept)
-		if got := acceptsEventStream(h); got != want {
-			t.Errorf("%q: %v", accept, got)
-		}
-	}
-}
-
 // withHeader sets a header on r and returns r.
 func withHeader(r *http.Request, k, v string) *http.Request {
 	r.Header.Set(k, v)
