@@ -91,7 +91,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
-	if !bytes.Contains(body, []byte("tools")) && !bytes.Contains(body, []byte("cancelled")) {
+	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) {
 		return next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)

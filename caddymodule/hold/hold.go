@@ -76,16 +76,21 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 	}
 
 	p := &producer{h: h, reqs: reqs, start: start, st: st, cw: cw, done: done, res: res, cancel: cancel, pol: pol}
-	h.calls.Add(1)
-	go p.run()
 	if clientGone {
+		h.calls.Add(1)
+		go p.run()
 		if pol.cancelOnGone {
 			st.Cancel()
 		}
 		return nil
 	}
+	// The client is attached before the producer starts, so that a call
+	// which ends at once is not taken for one whose client left.
+	detach := st.Attach(r.Context())
+	h.calls.Add(1)
+	go p.run()
 	commit(w)
-	h.read(w, r, st, 0, pol)
+	h.read(w, r, st, 0, pol, detach)
 	return nil
 }
 

@@ -364,5 +364,13 @@ func describe(err error) string {
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	}
+	// Some errors (Caddy's reverseproxy.DialError among them) do not unwrap
+	// to their cause; their text still names it.
+	text := err.Error()
+	for _, cause := range []string{"connection refused", "connection reset", "no such host", "i/o timeout", "no upstreams available"} {
+		if strings.Contains(text, cause) {
+			return cause
+		}
+	}
 	return "error"
 }

@@ -13,10 +13,10 @@ import (
 // read writes a held call's stream to one client, from the event after
 // cursor, until the call is over, the client leaves, or (by the policy) it is
 // time to close the connection for the client to poll. It is the only writer
-// to w.
-func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Stream, cursor uint64, pol policy) {
+// to w. The caller has attached the reader to st (so that a call which ends
+// at once still counts its client); read detaches it.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Stream, cursor uint64, pol policy, detach func()) {
 	rc := http.NewResponseController(w)
-	detach := st.Attach(r.Context())
 	defer detach()
 	gone := func() {
 		if pol.cancelOnGone && st.Cancel() {
@@ -110,5 +110,5 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string, seq 
 	commit(w)
 	pol := h.policyFor(revision(r.Header))
 	pol.ids, pol.prime = true, false
-	h.read(w, r, st, seq, pol)
+	h.read(w, r, st, seq, pol, st.Attach(r.Context()))
 }
