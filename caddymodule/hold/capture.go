@@ -3,6 +3,8 @@ package hold
 import (
 	"net/http"
 	"sync"
+
+	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
 )
 
 // captureLimit is how many body bytes the capture buffer holds, once the held
@@ -105,6 +107,19 @@ func (c *capture) take() response {
 	c.buf = nil
 	c.space.Broadcast()
 	return r
+}
+
+// passLimit is how much of an answer that is not an event stream may arrive
+// within the grace period before it is let through as it comes.
+const passLimit = 256 << 10
+
+// arriving reports whether an answer that is not an event stream is
+// arriving and already larger than passLimit.
+func (c *capture) arriving() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status != 0 && len(c.buf) >= passLimit &&
+		!mcpmsg.IsMediaType(c.snapshot.Get("Content-Type"), "text/event-stream")
 }
 
 // bound makes later writes wait while the buffer is full.

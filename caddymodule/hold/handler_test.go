@@ -539,3 +539,44 @@ func TestIDsUnchanged(t *testing.T) {
 		f.waitServed()
 	}
 }
+
+// TestLargeAnswerStreamsThrough checks that an answer that is not an event
+// stream, and is larger than passLimit within the grace period, reaches the
+// client as it comes, unchanged, before the upstream is done.
+func TestLargeAnswerStreamsThrough(t *testing.T) {
+	cfg := testConfig()
+	cfg.Grace = time.Hour
+	rest := make(chan struct{})
+	chunk := strings.Repeat("x", 64<<10)
+	next := func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Upstream", "big")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"text":"`)
+		for i := 0; i < 8; i++ {
+			io.WriteString(w, chunk)
+		}
+		<-rest // the client must already have the first part
+		for i := 0; i < 8; i++ {
+			io.WriteString(w, chunk)
+		}
+		io.WriteString(w, `"}}`)
+		return nil
+	}
+	f := newFixture(t, cfg, next)
+	resp := f.post(context.Background(), toolCall("1", ""))
+	if resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("X-Upstream") != "big" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+	first := make([]byte, 8*len(chunk))
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatalf("the first part did not come before the upstream was done: %v", err)
+	}
+	close(rest)
+	tail, _ := io.ReadAll(resp.Body)
+	body := string(first) + string(tail)
+	want := `{"jsonrpc":"2.0","id":1,"result":{"text":"` + strings.Repeat(chunk, 16) + `"}}`
+	if body != want {
+		t.Fatalf("body of %d bytes, want %d", len(body), len(want))
+	}
+	f.waitServed()
+}

@@ -61,17 +61,33 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 	clientGone := false
 	if h.cfg.Grace > 0 {
 		t := time.NewTimer(h.cfg.Grace)
-		select {
-		case <-done:
-			t.Stop()
-			cancel()
-			st.Finish(0)
-			h.held.Add(-1)
-			return h.passThrough(w, cw, res, reqs[0], st, start)
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			clientGone = true
+	grace:
+		for {
+			select {
+			case <-done:
+				t.Stop()
+				cancel()
+				st.Finish(0)
+				h.held.Add(-1)
+				return h.passThrough(w, cw, res, reqs[0], st, start)
+			case <-cw.notify:
+				if !cw.arriving() {
+					continue
+				}
+				// A large answer is on its way: let it through as it
+				// comes instead of holding all of it in memory.
+				t.Stop()
+				st.Finish(0)
+				h.held.Add(-1)
+				defer cancel()
+				return h.streamThrough(w, cw, done, res)
+			case <-t.C:
+				break grace
+			case <-r.Context().Done():
+				t.Stop()
+				clientGone = true
+				break grace
+			}
 		}
 	}
 
@@ -127,6 +143,45 @@ func (h *Handler) passThrough(w http.ResponseWriter, cw *capture, res *upstreamR
 		zap.Duration("duration", time.Since(start)),
 		zap.Int("status", resp.status))
 	return res.err
+}
+
+// streamThrough writes an answer that began within the grace period, and is
+// too large to wait for, to the client as it comes: exactly the upstream's
+// status, headers and bytes, in bounded memory. A client that goes away does
+// not stop the upstream call; its answer is then discarded.
+func (h *Handler) streamThrough(w http.ResponseWriter, cw *capture, done <-chan struct{}, res *upstreamResult) error {
+	resp := cw.take()
+	for k, v := range resp.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.status)
+	rc := http.NewResponseController(w)
+	write := func(b []byte) {
+		if len(b) == 0 {
+			return
+		}
+		_, err := w.Write(b)
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			cw.close() // the client is gone: discard the rest
+		}
+	}
+	cw.bound()
+	write(resp.body)
+	for {
+		select {
+		case <-cw.notify:
+			write(cw.take().body)
+		case <-done:
+			write(cw.take().body)
+			if res.aborted {
+				panic(http.ErrAbortHandler)
+			}
+			return res.err
+		}
+	}
 }
 
 // commit answers the client with the headers of an event stream.

@@ -89,6 +89,7 @@ type producer struct {
 func (p *producer) run() {
 	defer p.h.calls.Done()
 	p.cw.bound()
+	p.consume(p.cw.take()) // what came within the grace period
 	p.tick()
 	ticker := time.NewTicker(p.h.cfg.Interval)
 	defer ticker.Stop()
