@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,10 @@ const (
 	modeSSE
 	modeJSON
 )
+
+// maxPrealloc is the largest JSON answer whose buffer is sized from its
+// Content-Length in advance.
+const maxPrealloc = 1 << 30
 
 // request is one JSON-RPC request of a held call that awaits its response:
 // the tools/call, or each request of a held batch.
@@ -202,6 +207,11 @@ func (p *producer) consume(resp response) {
 			p.mode, p.dec = modeSSE, sse.NewDecoder(0)
 		case mcpmsg.IsMediaType(ct, "application/json"):
 			p.mode = modeJSON
+			// Sized once when the length is known, rather than grown by
+			// doubling: a large result then takes its own size, not twice.
+			if n, err := strconv.ParseInt(resp.header.Get("Content-Length"), 10, 64); err == nil && n > 0 && n <= maxPrealloc {
+				p.jsonBody = make([]byte, 0, n)
+			}
 		default:
 			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				fmt.Sprintf("the upstream answered with content type %q, not JSON-RPC", ct))

@@ -42,7 +42,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Strea
 		var err error
 		wrote := false
 		for _, ev := range b.Events {
-			if _, err = sse.WriteEvent(w, h.event(st, ev, pol)); err != nil {
+			if _, err = sse.WriteEventBytes(w, h.eventID(st, ev, pol), ev.Name, ev.Data); err != nil {
 				break
 			}
 			cursor, wrote = ev.Seq, true
@@ -55,7 +55,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Strea
 			kind := "comment"
 			if ka.Comment {
 				_, err = sse.WriteComment(w, string(ka.Data))
-			} else if _, err = sse.WriteEvent(w, h.event(st, ka, pol)); err == nil {
+			} else if _, err = sse.WriteEventBytes(w, h.eventID(st, ka, pol), ka.Name, ka.Data); err == nil {
 				cursor, kind = ka.Seq, "progress"
 			}
 			wrote = true
@@ -85,14 +85,13 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Strea
 	}
 }
 
-// event returns the SSE form of a stream event, with its id if the policy
-// sends ids.
-func (h *Handler) event(st *streams.Stream, ev streams.Event, pol policy) sse.Event {
-	out := sse.Event{Name: ev.Name, Data: string(ev.Data)}
-	if pol.ids {
-		out.ID = streams.EventID(st.ID, ev.Seq)
+// eventID returns the id of a stream event as the client sees it: none
+// unless the policy sends ids.
+func (h *Handler) eventID(st *streams.Stream, ev streams.Event, pol policy) string {
+	if !pol.ids {
+		return ""
 	}
-	return out
+	return streams.EventID(st.ID, ev.Seq)
 }
 
 // resume serves a GET whose Last-Event-ID names one of this handler's

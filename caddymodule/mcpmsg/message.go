@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // Method names the handler treats specially.
@@ -149,41 +148,102 @@ func (m *Message) parseCancelledParams() error {
 }
 
 // eachMember calls fn for every member of the JSON object in data, in order,
-// with the member's exact raw value. It fails if data is not exactly one object.
+// with the member's exact raw value, a slice of data. It fails if data is not
+// exactly one valid JSON object. It validates data once and then only slices
+// it, so that a large member (a tool's result) is never copied.
 func eachMember(data []byte, fn func(key string, raw json.RawMessage) error) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+	if !json.Valid(data) {
+		return errInvalidJSON
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
 		return errNotObject
 	}
-	for dec.More() {
-		tok, err := dec.Token()
+	i = skipSpace(data, i+1)
+	for data[i] != '}' {
+		end := skipString(data, i)
+		key, err := unquote(data[i:end])
 		if err != nil {
 			return err
 		}
-		key, _ := tok.(string)
-		start := dec.InputOffset()
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
-		}
-		// Slice the input rather than keep the decoder's copy: the bytes are
-		// the peer's own, and no allocation is made for them.
-		raw := bytes.TrimLeft(data[start:dec.InputOffset()], " \t\r\n:")
-		if err := fn(key, raw); err != nil {
+		i = skipSpace(data, end)
+		i = skipSpace(data, i+1) // the colon
+		start := i
+		i = skipValue(data, i)
+		if err := fn(key, data[start:i]); err != nil {
 			return fmt.Errorf("member %q: %w", key, err)
 		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the json object")
+		i = skipSpace(data, i)
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
 	}
 	return nil
+}
+
+// errInvalidJSON is returned for data that is not valid JSON.
+var errInvalidJSON = errors.New("invalid json")
+
+// The scanners below work on JSON that json.Valid accepted, so they need not
+// check what they skip.
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the string that starts at i.
+func skipString(data []byte, i int) int {
+	for i++; data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// skipValue returns the index just past the value that starts at i.
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+	}
+	return i
+}
+
+// unquote returns the value of a JSON string, without allocating beyond the
+// result when it has no escapes.
+func unquote(quoted []byte) (string, error) {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted[1 : len(quoted)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(quoted, &s)
+	return s, err
 }
 
 // validID reports whether raw is a JSON string or number, the types an MCP id or

@@ -85,3 +85,56 @@ func firstLine(s string) string {
 func WriteRetry(w io.Writer, d time.Duration) (int, error) {
 	return io.WriteString(w, "retry: "+strconv.FormatInt(d.Milliseconds(), 10)+"\n\n")
 }
+
+// inlineLimit is the largest event data WriteEventBytes copies to write the
+// event in one Write; larger data is written line by line, uncopied.
+const inlineLimit = 32 << 10
+
+// WriteEventBytes writes an event like WriteEvent, with its data given as
+// bytes. Small events go out in one Write; a large one is written in pieces
+// straight from data, so that a large result is not copied again.
+func WriteEventBytes(w io.Writer, id, name string, data []byte) (int, error) {
+	if len(data) <= inlineLimit {
+		return WriteEvent(w, Event{ID: id, Name: name, Data: string(data)})
+	}
+	var head bytes.Buffer
+	if id != "" {
+		head.WriteString("id: " + firstLine(id) + "\n")
+	}
+	if name != "" {
+		head.WriteString("event: " + firstLine(name) + "\n")
+	}
+	total := 0
+	write := func(b []byte) error {
+		n, err := w.Write(b)
+		total += n
+		return err
+	}
+	if err := write(head.Bytes()); err != nil {
+		return total, err
+	}
+	for {
+		if err := write([]byte("data: ")); err != nil {
+			return total, err
+		}
+		i := bytes.IndexAny(data, lineBreaks)
+		if i < 0 {
+			if err := write(data); err != nil {
+				return total, err
+			}
+			break
+		}
+		if err := write(data[:i]); err != nil {
+			return total, err
+		}
+		if err := write([]byte("\n")); err != nil {
+			return total, err
+		}
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	err := write([]byte("\n\n"))
+	return total, err
+}

@@ -145,3 +145,17 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	}
 	return w.n, w.err
 }
+
+// TestWriteEventBytes checks that the bytes form encodes exactly as
+// WriteEvent does, for small and for large data.
+func TestWriteEventBytes(t *testing.T) {
+	big := strings.Repeat("x", 40<<10)
+	for _, data := range []string{"", "a", "a\nb\r\nc\rd", big, big + "\r\n" + big + "\n", "\n" + big + "\r"} {
+		var want, got bytes.Buffer
+		WriteEvent(&want, Event{ID: "7", Name: "n", Data: data})
+		n, err := WriteEventBytes(&got, "7", "n", []byte(data))
+		if err != nil || n != got.Len() || got.String() != want.String() {
+			t.Fatalf("data of %d bytes: %d bytes written, err %v, equal %v", len(data), n, err, got.String() == want.String())
+		}
+	}
+}
