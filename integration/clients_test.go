@@ -68,14 +68,7 @@ func tsCalls(t *testing.T, url, tool string, args map[string]any, extra map[stri
 	for k, v := range extra {
 		cfg[k] = v
 	}
-	arg, _ := json.Marshal(cfg)
-	cmd := exec.Command("node", filepath.Join(tsDir, "call.mjs"), string(arg))
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("call.mjs: %v\n%s", err, stderr.String())
-	}
+	out, stderr := runCallMJS(t, cfg)
 	var res struct {
 		OK           bool    `json:"ok"`
 		ConnectError *string `json:"connectError"`
@@ -114,9 +107,24 @@ func tsCalls(t *testing.T, url, tool string, args map[string]any, extra map[stri
 		outcomes = append(outcomes, o)
 	}
 	if !res.OK {
-		t.Logf("ts client stderr:\n%s", stderr.String())
+		t.Logf("ts client stderr:\n%s", stderr)
 	}
 	return outcomes
+}
+
+// runCallMJS runs the TypeScript SDK client (integration/ts/call.mjs) with
+// cfg, and returns what it printed and its diagnostics.
+func runCallMJS(t *testing.T, cfg map[string]any) (out []byte, stderr string) {
+	t.Helper()
+	arg, _ := json.Marshal(cfg)
+	cmd := exec.Command("node", filepath.Join(tsDir, "call.mjs"), string(arg))
+	var errs lockedBuffer
+	cmd.Stderr = &errs
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("call.mjs: %v\n%s", err, errs.String())
+	}
+	return out, errs.String()
 }
 
 // goCall calls a tool with the Go SDK client, through an HTTP client whose

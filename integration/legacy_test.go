@@ -237,20 +237,13 @@ type legacyOutput struct {
 // onerror reports and the times of progress notifications included.
 func tsRun(t *testing.T, cfg map[string]any) legacyOutput {
 	t.Helper()
-	arg, _ := json.Marshal(cfg)
-	cmd := exec.Command("node", filepath.Join(tsDir, "call.mjs"), string(arg))
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("call.mjs: %v\n%s", err, stderr.String())
-	}
+	out, stderr := runCallMJS(t, cfg)
 	var o legacyOutput
 	if err := json.Unmarshal(out, &o); err != nil {
 		t.Fatalf("call.mjs printed %q: %v", out, err)
 	}
 	if !o.OK {
-		t.Logf("ts client stderr:\n%s", stderr.String())
+		t.Logf("ts client stderr:\n%s", stderr)
 	}
 	return o
 }

@@ -162,13 +162,16 @@ func (p *producer) ids() string {
 	return strings.Join(ids, ",")
 }
 
-// tick sets the stream's keep-alives: invented progress for each request
+// tick adds the stream's keep-alives: invented progress for each request
 // whose client asked for progress and whose upstream sent none since the
-// last tick; a comment when there is none of those.
+// last tick; a comment when there is none of those and the upstream sent no
+// progress either (which kept the bytes flowing).
 func (p *producer) tick() {
 	var progress [][]byte
+	upstream := false
 	elapsed := time.Since(p.start).Round(time.Second)
 	for _, r := range p.reqs {
+		upstream = upstream || r.prog.Upstream
 		if r.token != nil && !r.answered && p.h.cfg.Progress && !r.prog.Upstream {
 			name := r.tool
 			if name == "" {
@@ -179,9 +182,10 @@ func (p *producer) tick() {
 		}
 		r.prog.Upstream = false
 	}
-	if len(progress) > 0 {
+	switch {
+	case len(progress) > 0:
 		p.st.Progress(progress...)
-	} else {
+	case !upstream:
 		p.st.Comment([]byte("keepalive"))
 	}
 }

@@ -95,16 +95,23 @@ func (r *Runner) addTools(s *mcp.Server) {
 	}, r.runSelection)
 }
 
+// prepare checks what both tools need before a run: that Stata is there,
+// the run's time limit, and the working directory ("" for the default).
+func (r *Runner) prepare(timeoutSeconds float64, workingDir string) (time.Duration, string, error) {
+	if err := r.ready(); err != nil {
+		return 0, "", err
+	}
+	timeout, err := r.timeoutFor(timeoutSeconds)
+	if err != nil {
+		return 0, "", err
+	}
+	wd, err := checkDir(workingDir)
+	return timeout, wd, err
+}
+
 // runFile is the handler of stata_run_file.
 func (r *Runner) runFile(ctx context.Context, req *mcp.CallToolRequest, in RunFileArgs) (*mcp.CallToolResult, RunResult, error) {
-	if err := r.ready(); err != nil {
-		return nil, RunResult{}, err
-	}
-	timeout, err := r.timeoutFor(in.Timeout)
-	if err != nil {
-		return nil, RunResult{}, err
-	}
-	wd, err := checkDir(in.WorkingDir)
+	timeout, wd, err := r.prepare(in.Timeout, in.WorkingDir)
 	if err != nil {
 		return nil, RunResult{}, err
 	}
@@ -138,14 +145,7 @@ func (r *Runner) runFile(ctx context.Context, req *mcp.CallToolRequest, in RunFi
 
 // runSelection is the handler of stata_run_selection.
 func (r *Runner) runSelection(ctx context.Context, req *mcp.CallToolRequest, in RunSelectionArgs) (*mcp.CallToolResult, RunResult, error) {
-	if err := r.ready(); err != nil {
-		return nil, RunResult{}, err
-	}
-	timeout, err := r.timeoutFor(in.Timeout)
-	if err != nil {
-		return nil, RunResult{}, err
-	}
-	wd, err := checkDir(in.WorkingDir)
+	timeout, wd, err := r.prepare(in.Timeout, in.WorkingDir)
 	if err != nil {
 		return nil, RunResult{}, err
 	}

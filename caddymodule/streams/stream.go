@@ -104,16 +104,27 @@ func (s *Stream) Append(name string, data []byte, final bool) uint64 {
 	return ev.Seq
 }
 
-// Progress replaces the stream's keep-alives with progress notifications,
-// one per data, each with its own sequence number.
+// maxQueued is how many progress notifications wait for readers at most;
+// older ones are dropped first.
+const maxQueued = 8
+
+// Progress adds progress notifications, one per data, each with its own
+// sequence number, to the stream's keep-alives. They queue after the ones
+// not yet superseded (up to maxQueued), so that a reader that wakes late
+// still sees each one in order rather than only the latest.
 func (s *Stream) Progress(data ...[]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cancelled {
 		return
 	}
-	s.eph = s.eph[:0]
+	if len(s.eph) > 0 && s.eph[0].Comment {
+		s.eph = s.eph[:0]
+	}
 	for _, d := range data {
+		if len(s.eph) >= maxQueued {
+			s.eph = append(s.eph[:0], s.eph[1:]...)
+		}
 		s.seq++
 		s.eph = append(s.eph, Event{Seq: s.seq, Data: d})
 	}

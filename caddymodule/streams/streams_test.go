@@ -153,3 +153,32 @@ func TestExpiryAndCancel(t *testing.T) {
 		t.Fatalf("stats after cancel: %d streams, %d running", n, r)
 	}
 }
+
+// TestProgressQueues checks that progress is not coalesced: a reader sees
+// each one, up to maxQueued, in order; and that a comment replaces them.
+func TestProgressQueues(t *testing.T) {
+	st := New(1 << 20)
+	s := st.Create(owner("s", ""), "q", nil)
+	s.Comment([]byte("keepalive"))
+	for i := 0; i < maxQueued+3; i++ {
+		s.Progress([]byte{byte('a' + i)})
+	}
+	b := s.Read(0, 0)
+	if len(b.KeepAlives) != maxQueued || b.KeepAlives[0].Data[0] != 'a'+3 || b.KeepAlives[maxQueued-1].Data[0] != 'a'+maxQueued+2 {
+		t.Fatalf("keep-alives %+v", b.KeepAlives)
+	}
+	for i := 1; i < len(b.KeepAlives); i++ {
+		if b.KeepAlives[i].Seq <= b.KeepAlives[i-1].Seq {
+			t.Fatal("out of order")
+		}
+	}
+	last := b.KeepAlives[maxQueued-1].Seq
+	if again := s.Read(last, b.KeepAliveVer); len(again.KeepAlives) != 0 {
+		t.Fatalf("seen keep-alives again: %+v", again.KeepAlives)
+	}
+	s.Comment([]byte("keepalive"))
+	if b = s.Read(last, b.KeepAliveVer); len(b.KeepAlives) != 1 || !b.KeepAlives[0].Comment {
+		t.Fatalf("a comment replaces the queue: %+v", b.KeepAlives)
+	}
+	s.Finish(0)
+}
