@@ -44,7 +44,10 @@ var legacySessions = legacy.NewRegistry()
 // grace period: that one it answers itself with an event stream, keeps alive
 // with comments and notifications/progress for the client's progressToken,
 // and ends with the upstream's real response, or with a JSON-RPC error if the
-// upstream fails. A client that goes away does not cancel the upstream call.
+// upstream fails. Up to protocol 2025-11-25 a client that goes away does not
+// cancel the call, and may resume its stream by GET with Last-Event-ID; from
+// 2026-07-28 on, closing the stream cancels the call. Sessions of the legacy
+// HTTP+SSE transport get their keep-alives on their GET stream.
 type KeepAlive struct {
 	// Tools are the names of the tools whose calls may be held, as shell-style
 	// patterns (`stata_*`). Default: every tool.
