@@ -132,9 +132,6 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Mes
 // Wait waits until every call this handler held has ended.
 func (h *Handler) Wait() { h.calls.Wait() }
 
-// Held returns how many calls are held now.
-func (h *Handler) Held() int64 { return h.held.Load() }
-
 // readBody reads all of body, failing with errBodyTooLarge past limit bytes.
 func readBody(body io.Reader, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(body, limit+1))

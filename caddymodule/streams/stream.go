@@ -33,7 +33,6 @@ type Stream struct {
 	mu        sync.Mutex
 	seq       uint64
 	events    []Event // durable events, by increasing Seq
-	dropped   bool    // some durable events were dropped for space
 	eph       []Event // the latest keep-alives
 	ephVer    uint64  // bumped with each keep-alive
 	done      bool
@@ -42,7 +41,6 @@ type Stream struct {
 	changed   chan struct{} // closed and replaced on every change
 	cancel    func()
 	cancelled bool
-	finished  time.Time
 	readers   []context.Context
 
 	// Guarded by the store's lock.
@@ -149,7 +147,6 @@ func (s *Stream) Comment(text []byte) {
 func (s *Stream) Finish(ttl time.Duration) {
 	s.mu.Lock()
 	s.done = true
-	s.finished = time.Now()
 	s.cancel = nil
 	s.signal()
 	s.mu.Unlock()
@@ -251,7 +248,6 @@ func (s *Stream) trim(want int64) int64 {
 	if n > 0 {
 		s.events = append([]Event(nil), s.events[n:]...)
 		s.size -= freed
-		s.dropped = true
 	}
 	return freed
 }
