@@ -2,7 +2,6 @@ package legacy
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -36,10 +35,8 @@ func (t *Tracker) servePost(w http.ResponseWriter, r *http.Request, s *session, 
 		return next(w, r)
 	case msg.IsToolCall() && t.cfg.holds(msg.Tool):
 		return t.postCall(w, r, s, &msg, next)
-	case msg.Method == mcpmsg.MethodCancelled:
-		if id := cancelledID(msg.Params); id != nil {
-			s.endID(id, OutcomeCancelled)
-		}
+	case msg.Method == mcpmsg.MethodCancelled && msg.RequestID != nil:
+		s.endID(msg.RequestID, OutcomeCancelled)
 	}
 	return next(w, r)
 }
@@ -91,20 +88,6 @@ func peekBody(r *http.Request, limit int64) (body []byte, whole bool, err error)
 type readCloser struct {
 	io.Reader
 	io.Closer
-}
-
-// cancelledID returns params.requestId of a notifications/cancelled, or nil.
-// Member names are matched exactly, as mcpmsg.Parse matches them.
-func cancelledID(params json.RawMessage) json.RawMessage {
-	var p map[string]json.RawMessage
-	if json.Unmarshal(params, &p) != nil {
-		return nil
-	}
-	id := p["requestId"]
-	if len(id) == 0 || bytes.Equal(id, []byte("null")) {
-		return nil
-	}
-	return id
 }
 
 // statusWriter notes the status of the response written through it, and

@@ -1,7 +1,6 @@
 package legacy
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -127,20 +126,6 @@ func TestPostBodyReadError(t *testing.T) {
 	handled, err := tr.ServeHTTP(httptest.NewRecorder(), r, nil)
 	if !handled || err == nil || !strings.Contains(err.Error(), "reading request body") {
 		t.Fatalf("handled %v, err %v", handled, err)
-	}
-}
-
-func TestCancelledID(t *testing.T) {
-	for params, want := range map[string]string{
-		`{"requestId":1,"reason":"x"}`: `1`,
-		`{"requestId":"a"}`:            `"a"`,
-		`{"requestid":1}`:              ``,
-		`{"requestId":null}`:           ``,
-		`[1]`:                          ``,
-	} {
-		if got := cancelledID([]byte(params)); !bytes.Equal(got, []byte(want)) {
-			t.Errorf("cancelledID(%s) = %s, want %s", params, got, want)
-		}
 	}
 }
 

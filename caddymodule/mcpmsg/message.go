@@ -87,9 +87,9 @@ func Parse(data []byte) (Message, error) {
 	case MethodToolsCall:
 		err = m.parseToolCallParams()
 	case MethodProgress:
-		err = m.parseProgressParams()
+		m.ProgressToken, err = idMember(m.Params, "progressToken")
 	case MethodCancelled:
-		err = m.parseCancelledParams()
+		m.RequestID, err = idMember(m.Params, "requestId")
 	}
 	if err != nil {
 		return Message{}, fmt.Errorf("%s params: %w", m.Method, err)
@@ -102,49 +102,34 @@ func (m *Message) parseToolCallParams() error {
 	if m.Params == nil {
 		return nil
 	}
-	return eachMember(m.Params, func(key string, raw json.RawMessage) error {
+	return eachMember(m.Params, func(key string, raw json.RawMessage) (err error) {
 		switch key {
 		case "name":
 			return json.Unmarshal(raw, &m.Tool)
 		case "_meta":
-			if bytes.Equal(raw, []byte("null")) {
-				return nil
+			if !bytes.Equal(raw, []byte("null")) {
+				m.ProgressToken, err = idMember(raw, "progressToken")
 			}
-			return eachMember(raw, func(key string, raw json.RawMessage) error {
-				if key == "progressToken" && validID(raw) {
-					m.ProgressToken = raw
-				}
-				return nil
-			})
 		}
-		return nil
+		return err
 	})
 }
 
-// parseProgressParams reads params.progressToken of a progress notification.
-func (m *Message) parseProgressParams() error {
-	if m.Params == nil {
-		return nil
+// idMember returns the member key of the JSON object obj when it is a string
+// or a number (an id or a progress token), or nil; it fails when obj is not
+// an object. A nil obj has no members.
+func idMember(obj json.RawMessage, key string) (json.RawMessage, error) {
+	if obj == nil {
+		return nil, nil
 	}
-	return eachMember(m.Params, func(key string, raw json.RawMessage) error {
-		if key == "progressToken" && validID(raw) {
-			m.ProgressToken = raw
+	var id json.RawMessage
+	err := eachMember(obj, func(k string, raw json.RawMessage) error {
+		if k == key && validID(raw) {
+			id = raw
 		}
 		return nil
 	})
-}
-
-// parseCancelledParams reads params.requestId of a cancellation.
-func (m *Message) parseCancelledParams() error {
-	if m.Params == nil {
-		return nil
-	}
-	return eachMember(m.Params, func(key string, raw json.RawMessage) error {
-		if key == "requestId" && validID(raw) {
-			m.RequestID = raw
-		}
-		return nil
-	})
+	return id, err
 }
 
 // eachMember calls fn for every member of the JSON object in data, in order,

@@ -658,3 +658,23 @@ func checkEchoable(t *testing.T, data []byte, id json.RawMessage) {
 		t.Fatalf("%q is a %T, not a string or a number", id, v)
 	}
 }
+
+// TestParseCancelled checks params.requestId of a notifications/cancelled:
+// kept when a string or a number, member names matched exactly.
+func TestParseCancelled(t *testing.T) {
+	for params, want := range map[string]string{
+		`{"requestId":1,"reason":"x"}`: `1`,
+		`{"requestId":"a"}`:            `"a"`,
+		`{"requestid":1}`:              ``,
+		`{"requestId":null}`:           ``,
+		`{"requestId":{"a":1}}`:        ``,
+	} {
+		m, err := Parse([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":` + params + `}`))
+		if err != nil || string(m.RequestID) != want {
+			t.Errorf("params %s: RequestID %s, err %v; want %s", params, m.RequestID, err, want)
+		}
+	}
+	if _, err := Parse([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":[1]}`)); err == nil {
+		t.Error("params that are not an object parsed")
+	}
+}
