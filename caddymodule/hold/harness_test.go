@@ -74,18 +74,36 @@ func testConfig() Config {
 // post sends a JSON-RPC body the way an MCP client does.
 func (f *fixture) post(ctx context.Context, body string) *http.Response {
 	f.t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+"/mcp", strings.NewReader(body))
+	return f.send(ctx, http.MethodPost, body, header(
+		"Content-Type", "application/json", "Accept", "application/json, text/event-stream"))
+}
+
+// send sends a request to the fixture's server and closes its response's
+// body when the test ends.
+func (f *fixture) send(ctx context.Context, method, body string, h http.Header) *http.Response {
+	f.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, f.srv.URL+"/mcp", strings.NewReader(body))
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header = h
 	resp, err := f.client.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// header builds a header from name, value pairs, leaving out empty values.
+func header(pairs ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			h.Set(pairs[i], pairs[i+1])
+		}
+	}
+	return h
 }
 
 // item is one thing read from an event stream: an event, or a comment.

@@ -9,52 +9,22 @@ import (
 	"time"
 )
 
-// postRev sends a tools/call as a client at protocol rev with the given
-// session and credentials.
+// postRev sends a JSON-RPC body as a client at protocol rev (none when
+// empty) with the given session and credentials (none when empty).
 func (f *fixture) postRev(ctx context.Context, body, rev, session, auth string) *http.Response {
 	f.t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+"/mcp", strings.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	if rev != "" {
-		req.Header.Set("MCP-Protocol-Version", rev)
-	}
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return f.send(ctx, http.MethodPost, body, header(
+		"Content-Type", "application/json",
+		"Accept", "application/json, text/event-stream",
+		"MCP-Protocol-Version", rev, "Mcp-Session-Id", session, "Authorization", auth))
 }
 
 // resumeGET asks for the stream after lastID.
 func (f *fixture) resumeGET(lastID, session, auth string) *http.Response {
 	f.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/mcp", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Last-Event-ID", lastID)
-	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	if session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := f.client.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return f.send(context.Background(), http.MethodGet, "", header(
+		"Accept", "text/event-stream", "Last-Event-ID", lastID,
+		"MCP-Protocol-Version", "2025-11-25", "Mcp-Session-Id", session, "Authorization", auth))
 }
 
 // TestPrimeDropResume checks the whole resumption path: a priming event for a
