@@ -30,7 +30,7 @@ func init() {
 // handlers while their calls are still held, loses nothing.
 var (
 	heldCalls   atomic.Int64
-	heldStreams = streams.New(hold.DefaultStoreLimit)
+	heldStreams = streams.New()
 )
 
 // legacySessions are the open sessions of the legacy HTTP+SSE transport seen
@@ -99,9 +99,10 @@ type KeepAlive struct {
 	Retry caddy.Duration `json:"retry,omitempty"`
 
 	// StoreLimit is the most bytes that the events kept for resumption may
-	// take, over every mcp_keepalive handler of the process (the last loaded
-	// value applies). The oldest finished streams go first; the response of
-	// a running call is never dropped for space. Default: `256MiB`.
+	// take, over every mcp_keepalive handler of the process; it is enforced
+	// whenever a call of this handler adds events. The oldest finished
+	// streams go first; the response of a running call is never dropped for
+	// space. Default: `256MiB`.
 	StoreLimit int64 `json:"store_limit,omitempty"`
 
 	core    *hold.Handler
@@ -154,9 +155,6 @@ func (k *KeepAlive) config() hold.Config {
 // Provision sets up the handler.
 func (k *KeepAlive) Provision(ctx caddy.Context) error {
 	cfg := k.config()
-	if cfg.StoreLimit > 0 { // else Validate fails the load
-		heldStreams.SetLimit(cfg.StoreLimit)
-	}
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		if err := registerKeepAliveMetrics(reg); err != nil {
 			return fmt.Errorf("mcp_keepalive: registering metrics: %w", err)

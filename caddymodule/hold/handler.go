@@ -49,7 +49,7 @@ func New(cfg Config, held *atomic.Int64, store *streams.Store, log *zap.Logger) 
 		held = new(atomic.Int64)
 	}
 	if store == nil {
-		store = streams.New(cfg.StoreLimit)
+		store = streams.New()
 	}
 	if log == nil {
 		log = zap.NewNop()

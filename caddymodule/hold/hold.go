@@ -39,7 +39,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 	}
 	// The stream exists from the start, so that a cancellation during the
 	// grace period finds the call.
-	st := h.store.Create(streams.OwnerOf(r.Header), mcpmsg.IDKey(reqs[0].id), cancel)
+	st := h.store.Create(streams.OwnerOf(r.Header), mcpmsg.IDKey(reqs[0].id), h.cfg.StoreLimit, cancel)
 
 	cw := newCapture()
 	done := make(chan struct{})

@@ -10,7 +10,6 @@ import (
 // use; a process keeps one, so that config reloads lose nothing.
 type Store struct {
 	mu       sync.Mutex
-	limit    int64
 	bytes    int64
 	byID     map[string]*Stream
 	byCall   map[string]*Stream
@@ -20,10 +19,9 @@ type Store struct {
 	running  int
 }
 
-// New returns a store that holds at most limit bytes of events.
-func New(limit int64) *Store {
+// New returns an empty store.
+func New() *Store {
 	return &Store{
-		limit:    limit,
 		byID:     make(map[string]*Stream),
 		byCall:   make(map[string]*Stream),
 		finished: list.New(),
@@ -32,19 +30,14 @@ func New(limit int64) *Store {
 	}
 }
 
-// SetLimit changes the most bytes of events the store holds.
-func (st *Store) SetLimit(limit int64) {
-	st.mu.Lock()
-	st.limit = limit
-	st.mu.Unlock()
-	st.evict(nil)
-}
-
 // Create adds the stream of a new held call owned by owner; request is a key
-// of its JSON-RPC id (see Lookup), and cancel stops the call.
-func (st *Store) Create(owner Owner, request string, cancel func()) *Stream {
+// of its JSON-RPC id (see Lookup), and cancel stops the call. Whenever the
+// stream grows, the store makes room until all it holds is at most limit
+// bytes: the limit belongs to the stream's creator, so that configurations
+// sharing the store never change each other's.
+func (st *Store) Create(owner Owner, request string, limit int64, cancel func()) *Stream {
 	s := &Stream{ID: newStreamID(), owner: owner, call: owner.key(request), store: st,
-		changed: make(chan struct{}), cancel: cancel, running: true}
+		changed: make(chan struct{}), cancel: cancel, running: true, limit: limit}
 	st.mu.Lock()
 	st.byID[s.ID] = s
 	st.byCall[s.call] = s
@@ -97,17 +90,18 @@ func (st *Store) grow(s *Stream, n int64) {
 	st.evict(s)
 }
 
-// evict removes the oldest finished streams while the store is over its
-// limit; if that is not enough, it drops the oldest events of growing (the
-// stream that just grew), never its final response.
+// evict removes the oldest finished streams while the store holds more than
+// growing's limit (growing is the stream that just grew); if that is not
+// enough, it drops the oldest events of growing, never its final response.
 func (st *Store) evict(growing *Stream) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for st.bytes > st.limit && st.finished.Len() > 0 {
+	limit := growing.limit
+	for st.bytes > limit && st.finished.Len() > 0 {
 		st.removeLocked(st.finished.Front().Value.(*Stream))
 	}
-	if st.bytes > st.limit && growing != nil && !growing.removed {
-		st.bytes -= growing.trim(st.bytes - st.limit)
+	if st.bytes > limit && !growing.removed {
+		st.bytes -= growing.trim(st.bytes - limit)
 	}
 }
 

@@ -29,6 +29,7 @@ type Stream struct {
 	owner Owner
 	call  string // the owner's key of the held request, for cancellation
 	store *Store
+	limit int64 // the most bytes the store may hold when this stream grows
 
 	mu        sync.Mutex
 	seq       uint64

@@ -49,8 +49,8 @@ func TestOwner(t *testing.T) {
 
 // TestReadAfterCursor checks what readers at different places see.
 func TestReadAfterCursor(t *testing.T) {
-	st := New(1 << 20)
-	s := st.Create(owner("s", ""), "n1", nil)
+	st := New()
+	s := st.Create(owner("s", ""), "n1", 1<<20, nil)
 	s.Append("", []byte("a"), false) // 1
 	s.Progress([]byte("p1"))         // 2
 	s.Append("", []byte("b"), false) // 3
@@ -91,16 +91,16 @@ func TestReadAfterCursor(t *testing.T) {
 // running call's response is never dropped, even when it alone is over the
 // limit.
 func TestEviction(t *testing.T) {
-	st := New(1000)
+	st := New()
 	big := make([]byte, 300)
 	var finished []*Stream
 	for i := 0; i < 3; i++ {
-		s := st.Create(owner("s", ""), string(rune('a'+i)), nil)
+		s := st.Create(owner("s", ""), string(rune('a'+i)), 1000, nil)
 		s.Append("", big, true)
 		s.Finish(time.Hour)
 		finished = append(finished, s)
 	}
-	running := st.Create(owner("s", ""), "r", nil)
+	running := st.Create(owner("s", ""), "r", 1000, nil)
 	running.Append("", big, false)
 	if st.Get(finished[0].ID) != nil || st.Get(finished[1].ID) == nil || st.Get(finished[2].ID) == nil {
 		t.Fatal("the oldest finished stream should have gone, and only it")
@@ -126,8 +126,8 @@ func TestEviction(t *testing.T) {
 
 // TestExpiryAndCancel checks the time to live and cancellation.
 func TestExpiryAndCancel(t *testing.T) {
-	st := New(1 << 20)
-	s := st.Create(owner("s", ""), "x", nil)
+	st := New()
+	s := st.Create(owner("s", ""), "x", 1<<20, nil)
 	s.Append("", []byte("r"), true)
 	s.Finish(20 * time.Millisecond)
 	for deadline := time.Now().Add(5 * time.Second); st.Get(s.ID) != nil; {
@@ -138,7 +138,7 @@ func TestExpiryAndCancel(t *testing.T) {
 	}
 
 	called := false
-	c := st.Create(owner("s", ""), "y", func() { called = true })
+	c := st.Create(owner("s", ""), "y", 1<<20, func() { called = true })
 	if st.Lookup(owner("s", ""), "y") != c || st.Lookup(owner("t", ""), "y") != nil {
 		t.Fatal("lookup by owner and request")
 	}
@@ -157,8 +157,8 @@ func TestExpiryAndCancel(t *testing.T) {
 // TestProgressQueues checks that progress is not coalesced: a reader sees
 // each one, up to maxQueued, in order; and that a comment replaces them.
 func TestProgressQueues(t *testing.T) {
-	st := New(1 << 20)
-	s := st.Create(owner("s", ""), "q", nil)
+	st := New()
+	s := st.Create(owner("s", ""), "q", 1<<20, nil)
 	s.Comment([]byte("keepalive"))
 	for i := 0; i < maxQueued+3; i++ {
 		s.Progress([]byte{byte('a' + i)})
@@ -181,4 +181,26 @@ func TestProgressQueues(t *testing.T) {
 		t.Fatalf("a comment replaces the queue: %+v", b.KeepAlives)
 	}
 	s.Finish(0)
+}
+
+// TestLimitIsTheCreators checks that each stream grows under the limit its
+// creator gave, so that configurations sharing a store (a reload, or one
+// that failed to load) never change each other's limit.
+func TestLimitIsTheCreators(t *testing.T) {
+	st := New()
+	old := st.Create(owner("s", ""), "old", 1000, nil)
+	old.Append("", make([]byte, 300), true)
+	old.Finish(time.Hour)
+	roomy := st.Create(owner("s", ""), "roomy", 1<<20, nil)
+	roomy.Append("", make([]byte, 2000), true)
+	if st.Get(old.ID) == nil {
+		t.Fatal("a stream with a large limit evicted another under a small one")
+	}
+	tight := st.Create(owner("s", ""), "tight", 1000, nil)
+	tight.Append("", make([]byte, 10), false)
+	if st.Get(old.ID) != nil {
+		t.Fatal("a stream with a small limit did not make room")
+	}
+	roomy.Finish(0)
+	tight.Finish(0)
 }
