@@ -15,9 +15,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/hold"
-	"github.com/caddy-stata/caddy-stata/caddymodule/legacy"
-	"github.com/caddy-stata/caddy-stata/caddymodule/streams"
+	"github.com/caddy-stata/caddy-stata/internal/hold"
+	"github.com/caddy-stata/caddy-stata/internal/legacy"
+	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
 
 func init() {

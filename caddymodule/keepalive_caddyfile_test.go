@@ -11,7 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/hold"
+	"github.com/caddy-stata/caddy-stata/internal/hold"
 )
 
 // durp returns a pointer to the caddy.Duration d.

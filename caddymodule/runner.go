@@ -11,7 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/runner"
+	"github.com/caddy-stata/caddy-stata/internal/runner"
 )
 
 func init() {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
 // Client timers of the tests: each is far shorter than the 10 s tool.

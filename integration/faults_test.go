@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
 // Held calls against upstreams that break, and clients that leave: each

@@ -41,7 +41,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	standin = filepath.Join(dir, "stata-standin")
-	if err := command("go", "build", "-o", standin, "github.com/caddy-stata/caddy-stata/integration/stata-standin"); err != nil {
+	if err := command("go", "build", "-o", standin, "github.com/caddy-stata/caddy-stata/cmd/stata-standin"); err != nil {
 		fmt.Fprintln(os.Stderr, "building the stand-in:", err)
 		return 1
 	}

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
 // holdInterval is the keep-alive interval of the holding runs.

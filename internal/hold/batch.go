@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
 
 // revNoBatches is the first protocol revision without JSON-RPC batches.

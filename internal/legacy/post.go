@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
 
 // servePost passes a POST to session s's message URL to next, untouched,

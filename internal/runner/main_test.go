@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	standin = filepath.Join(dir, "stata-standin")
 	out, err := exec.Command("go", "build", "-o", standin,
-		"github.com/caddy-stata/caddy-stata/integration/stata-standin").CombinedOutput()
+		"github.com/caddy-stata/caddy-stata/cmd/stata-standin").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building the stand-in: %v\n%s", err, out)
 		os.RemoveAll(dir)

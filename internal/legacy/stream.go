@@ -7,9 +7,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
 
 // maxDetect is how many bytes of a stream's first event are held back while

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
 
 // captureLimit is how many body bytes the capture buffer holds, once the held

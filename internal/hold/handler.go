@@ -13,8 +13,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
-	"github.com/caddy-stata/caddy-stata/caddymodule/streams"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
 
 // Next is the rest of the handler chain, in the shape of Caddy's

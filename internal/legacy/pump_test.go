@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
 // toolCall returns a tools/call request; token "" sends none.

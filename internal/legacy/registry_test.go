@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
 
 func TestRegistryReplaceAndRemove(t *testing.T) {

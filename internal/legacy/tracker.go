@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
 
 // Next is the rest of the handler chain, in the shape of Caddy's

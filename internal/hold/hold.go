@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
-	"github.com/caddy-stata/caddy-stata/caddymodule/streams"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
 
 // upstreamResult is how the next handler ended. It is written by the upstream

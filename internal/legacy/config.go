@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
 
 // Defaults of Config, documented on its fields.

@@ -6,8 +6,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
-	"github.com/caddy-stata/caddy-stata/caddymodule/streams"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
+	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
 
 // read writes a held call's stream to one client, from the event after

@@ -15,9 +15,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
-	"github.com/caddy-stata/caddy-stata/caddymodule/streams"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
+	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
 
 // Outcomes of a held call, as logged.

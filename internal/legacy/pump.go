@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/mcpmsg"
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
 // errPumpStopped is returned for a segment handed to a pump that has stopped.

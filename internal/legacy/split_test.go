@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/caddy-stata/caddy-stata/caddymodule/sse"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
 // splitAll feeds chunks to a splitter and returns its segments and the rest.
