@@ -4,6 +4,8 @@
 package caddymodule
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"context"
 	"fmt"
 	"maps"
@@ -118,8 +120,8 @@ func (KeepAlive) CaddyModule() caddy.ModuleInfo {
 }
 
 // config returns the engine's configuration: the fields, defaults filled in.
-func (k *KeepAlive) config() hold.Config {
-	cfg := hold.DefaultConfig()
+func (k *KeepAlive) config() keepalive.Config {
+	cfg := keepalive.DefaultConfig()
 	cfg.Tools = k.Tools
 	if k.Grace != nil {
 		cfg.Grace = time.Duration(*k.Grace)
@@ -169,7 +171,7 @@ func (k *KeepAlive) Provision(ctx caddy.Context) error {
 
 // legacyConfig returns the configuration of the legacy transport's tracker,
 // taken from the held-call engine's.
-func legacyConfig(cfg hold.Config) legacy.Config {
+func legacyConfig(cfg keepalive.Config) legacy.Config {
 	return legacy.Config{
 		Tools:       cfg.Tools,
 		Interval:    cfg.Interval,

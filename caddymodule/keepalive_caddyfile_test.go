@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -10,8 +12,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-
-	"github.com/caddy-stata/caddy-stata/internal/hold"
 )
 
 // durp returns a pointer to the caddy.Duration d.
@@ -721,33 +721,33 @@ func TestKeepAliveModule(t *testing.T) {
 // engine configuration it gives: absent fields take their defaults, and a
 // grace of 0 given explicitly is 0.
 func TestKeepAliveJSON(t *testing.T) {
-	def := hold.DefaultConfig()
-	with := func(f func(*hold.Config)) hold.Config {
-		c := hold.DefaultConfig()
+	def := keepalive.DefaultConfig()
+	with := func(f func(*keepalive.Config)) keepalive.Config {
+		c := keepalive.DefaultConfig()
 		f(&c)
 		return c
 	}
 	tests := []struct {
 		name string
 		json string
-		want hold.Config
+		want keepalive.Config
 	}{
 		{name: "empty", json: `{}`, want: def},
-		{name: "grace 0", json: `{"grace":0}`, want: with(func(c *hold.Config) { c.Grace = 0 })},
-		{name: "grace 0s string", json: `{"grace":"0s"}`, want: with(func(c *hold.Config) { c.Grace = 0 })},
+		{name: "grace 0", json: `{"grace":0}`, want: with(func(c *keepalive.Config) { c.Grace = 0 })},
+		{name: "grace 0s string", json: `{"grace":"0s"}`, want: with(func(c *keepalive.Config) { c.Grace = 0 })},
 		{name: "grace null is the default", json: `{"grace":null}`, want: def},
-		{name: "grace in nanoseconds", json: `{"grace":2000000000}`, want: with(func(c *hold.Config) { c.Grace = 2 * time.Second })},
-		{name: "grace as a string", json: `{"grace":"1d"}`, want: with(func(c *hold.Config) { c.Grace = 24 * time.Hour })},
+		{name: "grace in nanoseconds", json: `{"grace":2000000000}`, want: with(func(c *keepalive.Config) { c.Grace = 2 * time.Second })},
+		{name: "grace as a string", json: `{"grace":"1d"}`, want: with(func(c *keepalive.Config) { c.Grace = 24 * time.Hour })},
 		{name: "interval 0 is the default", json: `{"interval":0}`, want: def},
-		{name: "interval", json: `{"interval":"5s"}`, want: with(func(c *hold.Config) { c.Interval = 5 * time.Second })},
-		{name: "progress false", json: `{"progress":false}`, want: with(func(c *hold.Config) { c.Progress = false })},
+		{name: "interval", json: `{"interval":"5s"}`, want: with(func(c *keepalive.Config) { c.Interval = 5 * time.Second })},
+		{name: "progress false", json: `{"progress":false}`, want: with(func(c *keepalive.Config) { c.Progress = false })},
 		{name: "progress true", json: `{"progress":true}`, want: def},
 		{
 			name: "everything",
 			json: `{"tools":["stata_*","x"],"grace":"3s","interval":"4s","progress":false,` +
 				`"max_duration":"5h","max_request_body":1024,"max_held":7,` +
 				`"resume":"10m","poll_after":"20s","retry":"2s","store_limit":2048}`,
-			want: hold.Config{
+			want: keepalive.Config{
 				Tools:          []string{"stata_*", "x"},
 				Grace:          3 * time.Second,
 				Interval:       4 * time.Second,
@@ -764,7 +764,7 @@ func TestKeepAliveJSON(t *testing.T) {
 		{
 			name: "resume off",
 			json: `{"resume":0}`,
-			want: func() hold.Config { c := hold.DefaultConfig(); c.Resume = 0; return c }(),
+			want: func() keepalive.Config { c := keepalive.DefaultConfig(); c.Resume = 0; return c }(),
 		},
 	}
 	for _, tt := range tests {
@@ -826,13 +826,13 @@ func TestKeepAliveCaddyfileToJSON(t *testing.T) {
 		name     string
 		input    string
 		wantJSON string
-		want     func(*hold.Config)
+		want     func(*keepalive.Config)
 	}{
 		{
 			name:     "no settings",
 			input:    `mcp_keepalive`,
 			wantJSON: `{}`,
-			want:     func(*hold.Config) {},
+			want:     func(*keepalive.Config) {},
 		},
 		{
 			name: "grace 0",
@@ -840,7 +840,7 @@ func TestKeepAliveCaddyfileToJSON(t *testing.T) {
 	grace 0
 }`,
 			wantJSON: `{"grace":0}`,
-			want:     func(c *hold.Config) { c.Grace = 0 },
+			want:     func(c *keepalive.Config) { c.Grace = 0 },
 		},
 		{
 			name: "progress off",
@@ -848,7 +848,7 @@ func TestKeepAliveCaddyfileToJSON(t *testing.T) {
 	progress off
 }`,
 			wantJSON: `{"progress":false}`,
-			want:     func(c *hold.Config) { c.Progress = false },
+			want:     func(c *keepalive.Config) { c.Progress = false },
 		},
 		{
 			name: "everything",
@@ -863,7 +863,7 @@ func TestKeepAliveCaddyfileToJSON(t *testing.T) {
 }`,
 			wantJSON: `{"tools":["a_*","b"],"grace":86400000000000,"interval":30000000000,"progress":true,` +
 				`"max_duration":7200000000000,"max_request_body":512000,"max_held":9}`,
-			want: func(c *hold.Config) {
+			want: func(c *keepalive.Config) {
 				c.Tools = []string{"a_*", "b"}
 				c.Grace = 24 * time.Hour
 				c.Interval = 30 * time.Second
@@ -891,7 +891,7 @@ func TestKeepAliveCaddyfileToJSON(t *testing.T) {
 			if err := caddy.StrictUnmarshalJSON(raw, &loaded); err != nil {
 				t.Fatal(err)
 			}
-			want := hold.DefaultConfig()
+			want := keepalive.DefaultConfig()
 			tt.want(&want)
 			if got := loaded.config(); !reflect.DeepEqual(got, want) {
 				t.Errorf("config() = %+v\nwant       %+v", got, want)

@@ -15,7 +15,7 @@ var keepAliveMetrics = struct {
 	finished   *prometheus.CounterVec
 	keepAlives *prometheus.CounterVec
 	duration   prometheus.Histogram
-	replays    prometheus.Counter
+	replays    *prometheus.CounterVec
 	streams    prometheus.GaugeFunc
 	storeBytes prometheus.GaugeFunc
 }{
@@ -36,10 +36,10 @@ var keepAliveMetrics = struct {
 		Help:    "How long the upstream took over held tool calls.",
 		Buckets: []float64{1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
 	}),
-	replays: prometheus.NewCounter(prometheus.CounterOpts{
+	replays: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "replays_total",
-		Help: "Resumptions of held calls' streams served.",
-	}),
+		Help: "Resumptions of held calls' streams, by result: served, or gap (refused: events after the client's cursor had been dropped for space).",
+	}, []string{"result"}),
 	streams: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "streams_kept",
 		Help: "Streams of held calls kept for resumption, running calls included.",
@@ -75,4 +75,6 @@ func (metricsObserver) KeepAlive(kind string) {
 	keepAliveMetrics.keepAlives.WithLabelValues(kind).Inc()
 }
 
-func (metricsObserver) Replayed() { keepAliveMetrics.replays.Inc() }
+func (metricsObserver) Replayed(result string) {
+	keepAliveMetrics.replays.WithLabelValues(result).Inc()
+}

@@ -55,7 +55,7 @@ func TestMetrics(t *testing.T) {
 		`caddy_mcp_keepalive_calls_finished_total{outcome="upstream_error"}`: func(v float64) bool { return v == 1 },
 		`caddy_mcp_keepalive_keepalives_total{kind="progress"}`:              func(v float64) bool { return v >= 4 },
 		`caddy_mcp_keepalive_upstream_duration_seconds_count`:                func(v float64) bool { return v == 2 },
-		`caddy_mcp_keepalive_replays_total`:                                  func(v float64) bool { return v >= 1 },
+		`caddy_mcp_keepalive_replays_total{result="served"}`:                 func(v float64) bool { return v >= 1 },
 		`caddy_mcp_keepalive_calls_held`:                                     func(v float64) bool { return v == 0 },
 		`caddy_mcp_keepalive_streams_kept`:                                   func(v float64) bool { return v == 2 },
 		`caddy_mcp_keepalive_stream_bytes`:                                   func(v float64) bool { return v > 0 },

@@ -1,6 +1,8 @@
 package hold
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"bytes"
 	"errors"
 	"net/http"
@@ -21,7 +23,7 @@ const revNoBatches = "2025-06-18"
 // as a whole: progress for each request's token, the upstream's answer
 // relayed in full, and an error for each request that got no response.
 // Anything else passes through.
-func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, next Next) error {
+func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, next keepalive.Next) error {
 	if revision(r.Header) >= revNoBatches {
 		return next(w, r)
 	}
@@ -49,7 +51,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, nex
 	}
 	held := false
 	for i, m := range msgs {
-		held = held || (invalid[i] == nil && m.IsToolCall() && h.cfg.holds(m.Tool))
+		held = held || (invalid[i] == nil && m.IsToolCall() && h.cfg.Holds(m.Tool))
 	}
 	if !held || !mcpmsg.AcceptsEventStream(r.Header) {
 		return next(w, r)

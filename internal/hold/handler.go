@@ -1,6 +1,8 @@
 package hold
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -17,13 +19,9 @@ import (
 	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
 
-// Next is the rest of the handler chain, in the shape of Caddy's
-// caddyhttp.Handler.ServeHTTP.
-type Next func(http.ResponseWriter, *http.Request) error
-
 // Handler holds long tools/call requests open. It is safe for concurrent use.
 type Handler struct {
-	cfg   Config
+	cfg   keepalive.Config
 	log   *zap.Logger
 	held  *atomic.Int64
 	store *streams.Store
@@ -31,7 +29,7 @@ type Handler struct {
 
 	// Observer, when set, is told of held calls' ends, keep-alives and
 	// replays.
-	Observer Observer
+	Observer keepalive.Observer
 
 	// Detach, when set, is applied to the request that is sent upstream for a
 	// held call, after its context has been detached from the client's. The
@@ -44,7 +42,7 @@ type Handler struct {
 // in held and their streams kept in store; handlers that must respect one
 // limit and serve each other's streams (across config reloads, say) share
 // them. A nil held or store gives the handler its own.
-func New(cfg Config, held *atomic.Int64, store *streams.Store, log *zap.Logger) *Handler {
+func New(cfg keepalive.Config, held *atomic.Int64, store *streams.Store, log *zap.Logger) *Handler {
 	if held == nil {
 		held = new(atomic.Int64)
 	}
@@ -54,7 +52,7 @@ func New(cfg Config, held *atomic.Int64, store *streams.Store, log *zap.Logger) 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Handler{cfg: cfg, held: held, store: store, log: log, Observer: nopObserver{}}
+	return &Handler{cfg: cfg, held: held, store: store, log: log, Observer: keepalive.NopObserver{}}
 }
 
 // errBodyTooLarge marks a request body over the limit.
@@ -65,7 +63,7 @@ var errBodyTooLarge = errors.New("request body too large")
 // of its streams, which it serves; and a notifications/cancelled naming a
 // held call, which it passes on and then cancels the call. Errors are next's
 // own, or the failure to read the request body.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) error {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepalive.Next) error {
 	if r.Method == http.MethodGet && h.cfg.Resume > 0 {
 		if id, seq, ok := streams.ParseEventID(r.Header.Get("Last-Event-ID")); ok {
 			h.resume(w, r, id, seq)
@@ -101,7 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 	if msg.Method == mcpmsg.MethodCancelled && msg.ID == nil {
 		return h.cancel(w, r, &msg, next)
 	}
-	if !msg.IsToolCall() || !h.cfg.holds(msg.Tool) || !mcpmsg.AcceptsEventStream(r.Header) {
+	if !msg.IsToolCall() || !h.cfg.Holds(msg.Tool) || !mcpmsg.AcceptsEventStream(r.Header) {
 		return next(w, r)
 	}
 
@@ -122,7 +120,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) e
 // holds for the same owner, that call's stream ends at once with nothing more
 // for its id and its upstream request is cancelled; the notification itself
 // goes to next either way.
-func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, next Next) error {
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, next keepalive.Next) error {
 	if st := h.store.Lookup(streams.OwnerOf(r.Header), mcpmsg.IDKey(msg.RequestID)); st != nil && st.Cancel() {
 		h.log.Info("held call cancelled by the client", zap.ByteString("id", msg.RequestID))
 	}

@@ -1,6 +1,8 @@
 package hold
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"bytes"
 	"context"
 	"errors"
@@ -190,7 +192,7 @@ func TestHeldJSONResponse(t *testing.T) {
 	}
 	f.waitServed()
 	f.h.Wait()
-	if n := f.logs.FilterMessage("held call finished").FilterField(zapString("outcome", OutcomeResponse)).Len(); n != 1 {
+	if n := f.logs.FilterMessage("held call finished").FilterField(zapString("outcome", keepalive.OutcomeResponse)).Len(); n != 1 {
 		t.Fatalf("%d log lines for the finished call", n)
 	}
 }
@@ -476,7 +478,7 @@ func TestClientGoneUpstreamRuns(t *testing.T) {
 			f.waitServed()
 			f.h.Wait()
 			logs := f.logs.FilterMessage("held call finished").All()
-			if len(logs) != 1 || logs[0].ContextMap()["outcome"] != OutcomeResponse || logs[0].ContextMap()["client_gone"] != true {
+			if len(logs) != 1 || logs[0].ContextMap()["outcome"] != keepalive.OutcomeResponse || logs[0].ContextMap()["client_gone"] != true {
 				t.Fatalf("log lines: %+v", logs)
 			}
 		})

@@ -1,6 +1,8 @@
 package hold
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -38,7 +40,7 @@ type fixture struct {
 
 // newFixture starts a server whose handler is a Handler for cfg in front of
 // next.
-func newFixture(t *testing.T, cfg Config, next Next) *fixture {
+func newFixture(t *testing.T, cfg keepalive.Config, next keepalive.Next) *fixture {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -64,8 +66,8 @@ func newFixture(t *testing.T, cfg Config, next Next) *fixture {
 }
 
 // testConfig is a config with short times for tests.
-func testConfig() Config {
-	cfg := DefaultConfig()
+func testConfig() keepalive.Config {
+	cfg := keepalive.DefaultConfig()
 	cfg.Grace = 50 * time.Millisecond
 	cfg.Interval = 20 * time.Millisecond
 	return cfg

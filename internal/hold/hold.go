@@ -1,6 +1,8 @@
 package hold
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -27,7 +29,7 @@ type upstreamResult struct {
 // goroutine that writes its events to a stream, and this request reads that
 // stream until the call ends, the client leaves, or it is time to poll. The
 // held slot taken by ServeHTTP is given back when the call ends.
-func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs []*request, next Next) error {
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs []*request, next keepalive.Next) error {
 	start := time.Now()
 	pol := h.policyFor(revision(r.Header))
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))

@@ -1,6 +1,8 @@
 package hold
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,18 +20,6 @@ import (
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 	"github.com/caddy-stata/caddy-stata/internal/sse"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
-)
-
-// Outcomes of a held call, as logged.
-const (
-	// OutcomeResponse: the upstream's response was relayed.
-	OutcomeResponse = "response"
-	// OutcomeUpstreamError: the upstream failed; the client got an error.
-	OutcomeUpstreamError = "upstream_error"
-	// OutcomeTimeout: the call ran past max_duration and was cancelled.
-	OutcomeTimeout = "timeout"
-	// OutcomeCancelled: the client cancelled the call.
-	OutcomeCancelled = "cancelled"
 )
 
 // upstream modes, known once the upstream's status and headers arrive.
@@ -110,7 +100,7 @@ func (p *producer) run() {
 		case <-ticker.C:
 			p.tick()
 		case <-deadline.C:
-			p.fail(OutcomeTimeout, mcpmsg.CodeRequestTimeout,
+			p.fail(keepalive.OutcomeTimeout, mcpmsg.CodeRequestTimeout,
 				"the call ran longer than max_duration "+p.h.cfg.MaxDuration.String()+" and was cancelled")
 		}
 	}
@@ -125,8 +115,8 @@ func (p *producer) run() {
 	p.st.Finish(ttl)
 	p.h.held.Add(-1)
 	outcome := p.outcome
-	if clients == 0 && outcome != OutcomeCancelled {
-		outcome = OutcomeClientGone
+	if clients == 0 && outcome != keepalive.OutcomeCancelled {
+		outcome = keepalive.OutcomeClientGone
 	}
 	p.h.Observer.Finished(outcome, time.Since(p.start))
 	p.h.log.Info("held call finished",
@@ -200,11 +190,11 @@ func (p *producer) consume(resp response) {
 		ct := resp.header.Get("Content-Type")
 		switch {
 		case resp.status == http.StatusAccepted || resp.status == http.StatusNoContent:
-			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+			p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				fmt.Sprintf("the upstream answered %d %s, with no response to this request", resp.status, http.StatusText(resp.status)))
 			return
 		case resp.status < 200 || resp.status > 299:
-			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+			p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				fmt.Sprintf("the upstream answered %d %s", resp.status, http.StatusText(resp.status)))
 			return
 		case mcpmsg.IsMediaType(ct, "text/event-stream"):
@@ -217,7 +207,7 @@ func (p *producer) consume(resp response) {
 				p.jsonBody = make([]byte, 0, n)
 			}
 		default:
-			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+			p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				fmt.Sprintf("the upstream answered with content type %q, not JSON-RPC", ct))
 			return
 		}
@@ -266,32 +256,32 @@ func (p *producer) upstreamDone() {
 	res := p.res
 	switch {
 	case p.st.Cancelled():
-		p.outcome = OutcomeCancelled
+		p.outcome = keepalive.OutcomeCancelled
 	case res.aborted:
-		p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream connection broke before the response was complete")
 	case res.err != nil && p.status == 0:
 		p.h.log.Debug("upstream failed", zap.String("id", p.ids()), zap.Error(res.err))
-		p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream failed before answering: "+describe(res.err))
 	case p.mode == modeJSON:
 		body := bytes.TrimSpace(p.jsonBody)
 		msgs, err := mcpmsg.ParseAny(body)
 		if err != nil || !p.answer(msgs) {
-			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+			p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				"the upstream answered with JSON that is not the response to this request")
 			return
 		}
 		p.appendFinal("", body)
 		if p.outcome == "" {
-			p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+			p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 				"the upstream's answer had no response to this request")
 		}
 	case p.mode == modeSSE:
-		p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream's event stream ended without the response")
 	default:
-		p.fail(OutcomeUpstreamError, mcpmsg.CodeInternalError,
+		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream ended without answering")
 	}
 }
@@ -341,9 +331,9 @@ func (p *producer) appendFinal(name string, data []byte) {
 	seq := p.st.Append(name, data, final)
 	switch {
 	case seq == 0:
-		p.outcome = OutcomeCancelled
+		p.outcome = keepalive.OutcomeCancelled
 	case final:
-		p.outcome = OutcomeResponse
+		p.outcome = keepalive.OutcomeResponse
 	}
 }
 
@@ -351,7 +341,7 @@ func (p *producer) appendFinal(name string, data []byte) {
 // response, unless the client cancelled the call.
 func (p *producer) fail(outcome string, code int, message string) {
 	if p.st.Cancelled() {
-		p.outcome = OutcomeCancelled
+		p.outcome = keepalive.OutcomeCancelled
 		return
 	}
 	p.outcome, p.cause = outcome, message

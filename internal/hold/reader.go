@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/sse"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
@@ -105,7 +106,7 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string, seq 
 		return
 	}
 	h.log.Info("held call resumed", zap.String("stream", id), zap.Uint64("after", seq))
-	h.Observer.Replayed()
+	h.Observer.Replayed(keepalive.ReplayServed)
 	commit(w)
 	pol := h.policyFor(revision(r.Header))
 	pol.ids, pol.prime = true, false

@@ -1,6 +1,8 @@
 package hold
 
 import (
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+
 	"context"
 	"io"
 	"net/http"
@@ -178,7 +180,7 @@ func TestCancelledNotification(t *testing.T) {
 	}
 	f.waitServed()
 	f.h.Wait()
-	if n := f.logs.FilterMessage("held call finished").FilterField(zapString("outcome", OutcomeCancelled)).Len(); n != 1 {
+	if n := f.logs.FilterMessage("held call finished").FilterField(zapString("outcome", keepalive.OutcomeCancelled)).Len(); n != 1 {
 		t.Fatalf("%d cancelled outcomes logged", n)
 	}
 }

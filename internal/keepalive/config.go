@@ -1,10 +1,4 @@
-// Package hold is the held-call engine of mcp_keepalive, in plain net/http: it
-// passes every request to the next handler untouched, except a JSON-RPC
-// tools/call whose upstream does not answer within a grace period. That call it
-// answers itself with a Server-Sent Events stream, kept alive with comments and
-// progress notifications, that ends with the upstream's response or with a
-// JSON-RPC error if the upstream fails.
-package hold
+package keepalive
 
 import (
 	"errors"
@@ -23,6 +17,8 @@ const (
 	DefaultResume         = 30 * time.Minute
 	DefaultRetry          = time.Second
 	DefaultStoreLimit     = 256 << 20
+	DefaultSpillAfter     = 1 << 20
+	DefaultSpillLimit     = 4 << 30
 )
 
 // Config says which calls are held and how. The zero value is not valid; start
@@ -58,8 +54,18 @@ type Config struct {
 	PollAfter time.Duration
 	// Retry is the reconnection delay sent before such a close.
 	Retry time.Duration
-	// StoreLimit is the most bytes of events the stream store keeps.
+	// StoreLimit is the most bytes of events the stream store keeps in
+	// memory.
 	StoreLimit int64
+	// SpillDir is the folder of the files that a stream's events go to once
+	// it holds more than SpillAfter bytes in memory; empty means the OS's
+	// temporary folder.
+	SpillDir string
+	// SpillAfter is how many bytes of events a stream keeps in memory before
+	// the rest go to its spill file.
+	SpillAfter int64
+	// SpillLimit is the most bytes that every spill file together may hold.
+	SpillLimit int64
 }
 
 // DefaultConfig returns the configuration with every default.
@@ -74,6 +80,8 @@ func DefaultConfig() Config {
 		Resume:         DefaultResume,
 		Retry:          DefaultRetry,
 		StoreLimit:     DefaultStoreLimit,
+		SpillAfter:     DefaultSpillAfter,
+		SpillLimit:     DefaultSpillLimit,
 	}
 }
 
@@ -103,9 +111,13 @@ func (c Config) Validate() error {
 		return errors.New("retry must be positive")
 	case c.StoreLimit <= 0:
 		return errors.New("store_limit must be positive")
+	case c.SpillAfter <= 0:
+		return errors.New("spill_after must be positive")
+	case c.SpillLimit <= 0:
+		return errors.New("spill_limit must be positive")
 	}
 	return nil
 }
 
-// holds reports whether calls of tool are held.
-func (c *Config) holds(tool string) bool { return mcpmsg.ToolPatterns(c.Tools).Match(tool) }
+// Holds reports whether calls of tool are held.
+func (c *Config) Holds(tool string) bool { return mcpmsg.ToolPatterns(c.Tools).Match(tool) }
