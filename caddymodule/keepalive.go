@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -31,7 +30,7 @@ func init() {
 // They live at package level so that a config reload, which replaces the
 // handlers while their calls are still held, loses nothing.
 var (
-	heldCalls   atomic.Int64
+	heldCalls   keepalive.Slots
 	heldStreams = streams.New()
 )
 

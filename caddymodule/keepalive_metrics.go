@@ -22,7 +22,7 @@ var keepAliveMetrics = struct {
 	held: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "calls_held",
 		Help: "Tool calls held now.",
-	}, func() float64 { return float64(heldCalls.Load()) }),
+	}, func() float64 { return float64(heldCalls.Held()) }),
 	finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "calls_finished_total",
 		Help: "Held tool calls finished, by outcome: response, upstream_error, timeout, cancelled, client_gone.",

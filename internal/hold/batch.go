@@ -57,8 +57,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, nex
 		return next(w, r)
 	}
 	reqs := requestsOf(msgs)
-	if n := h.held.Add(1); n > int64(h.cfg.MaxHeld) {
-		h.held.Add(-1)
+	if !h.held.Acquire(h.cfg.MaxHeld) {
 		h.log.Warn("held batch refused: too many held calls", zap.Int("max_held", h.cfg.MaxHeld))
 		errs := make([][]byte, len(reqs))
 		for i, req := range reqs {

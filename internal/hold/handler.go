@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -23,7 +22,7 @@ import (
 type Handler struct {
 	cfg   keepalive.Config
 	log   *zap.Logger
-	held  *atomic.Int64
+	held  *keepalive.Slots
 	store *streams.Store
 	calls sync.WaitGroup // running producers
 
@@ -42,9 +41,9 @@ type Handler struct {
 // in held and their streams kept in store; handlers that must respect one
 // limit and serve each other's streams (across config reloads, say) share
 // them. A nil held or store gives the handler its own.
-func New(cfg keepalive.Config, held *atomic.Int64, store *streams.Store, log *zap.Logger) *Handler {
+func New(cfg keepalive.Config, held *keepalive.Slots, store *streams.Store, log *zap.Logger) *Handler {
 	if held == nil {
-		held = new(atomic.Int64)
+		held = new(keepalive.Slots)
 	}
 	if store == nil {
 		store = streams.New()
@@ -103,8 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 		return next(w, r)
 	}
 
-	if n := h.held.Add(1); n > int64(h.cfg.MaxHeld) {
-		h.held.Add(-1)
+	if !h.held.Acquire(h.cfg.MaxHeld) {
 		h.log.Warn("held call refused: too many held calls",
 			zap.String("tool", msg.Tool), zap.Int("max_held", h.cfg.MaxHeld))
 		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpmsg.CodeServerBusy,

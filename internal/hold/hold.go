@@ -70,7 +70,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 				t.Stop()
 				cancel()
 				st.Finish(0)
-				h.held.Add(-1)
+				h.held.Release()
 				return h.passThrough(w, cw, res, reqs[0], st, start)
 			case <-cw.notify:
 				if !cw.arriving() {
@@ -80,7 +80,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 				// comes instead of holding all of it in memory.
 				t.Stop()
 				st.Finish(0)
-				h.held.Add(-1)
+				h.held.Release()
 				defer cancel()
 				return h.streamThrough(w, cw, done, res)
 			case <-t.C:

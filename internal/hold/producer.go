@@ -113,7 +113,7 @@ func (p *producer) run() {
 		ttl = p.h.cfg.Resume
 	}
 	p.st.Finish(ttl)
-	p.h.held.Add(-1)
+	p.h.held.Release()
 	outcome := p.outcome
 	if clients == 0 && outcome != keepalive.OutcomeCancelled {
 		outcome = keepalive.OutcomeClientGone
