@@ -111,9 +111,12 @@ func passThrough(cfg *config, up *upstreamProc) ([]row, []string, error) {
 	defer clientA.CloseIdleConnections()
 	defer clientB.CloseIdleConnections()
 
-	messages := []struct{ name, body string }{
-		{"tools/list", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`},
-		{"tools/call (fast)", `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fast","arguments":{}}}`},
+	messages := []struct {
+		name, body string
+		target     float64 // the least throughput ratio to reverse_proxy alone
+	}{
+		{"tools/list", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 0.98},
+		{"tools/call (fast)", `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fast","arguments":{}}}`, 0.97},
 	}
 	var rows []row
 	var notes []string
@@ -222,7 +225,7 @@ func passThrough(cfg *config, up *upstreamProc) ([]row, []string, error) {
 			row{sec, fmt.Sprintf("req/s, median of %d rounds of %s, %d connections", cfg.rounds, cfg.round, cfg.conc),
 				fmt.Sprintf("%.0f", medA), fmt.Sprintf("%.0f", medB), "", ""},
 			row{sec, "throughput ratio, median of the pairs' ratios", fmt.Sprintf("%.3f (%s)", ratio, ratioOver),
-				fmt.Sprintf("pairs %.2f-%.2f", slices.Min(ratios), slices.Max(ratios)), ">= 0.97", verdict(ratio >= 0.97)},
+				fmt.Sprintf("pairs %.2f-%.2f", slices.Min(ratios), slices.Max(ratios)), fmt.Sprintf(">= %.2f", m.target), verdict(ratio >= m.target)},
 			row{sec, "proxy CPU per request, median of rounds", fmt.Sprintf("%.1f µs", median(cpuA)), fmt.Sprintf("%.1f µs", median(cpuB)), "", ""},
 			row{sec, "latency p50", ms(percentile(latA, 50)), ms(percentile(latB, 50)), "", ""},
 			row{sec, "latency p99", ms(percentile(latA, 99)), ms(percentile(latB, 99)), "", ""},
