@@ -31,6 +31,7 @@ func init() {
 // handlers while their calls are still held, loses nothing.
 var (
 	heldCalls   keepalive.Slots
+	heldIndex   = hold.NewIndex()
 	heldStreams = streams.New()
 )
 
@@ -161,7 +162,7 @@ func (k *KeepAlive) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("mcp_keepalive: registering metrics: %w", err)
 		}
 	}
-	k.core = hold.New(cfg, &heldCalls, heldStreams, ctx.Logger())
+	k.core = hold.New(cfg, &heldCalls, heldIndex, heldStreams, ctx.Logger())
 	k.core.Observer = metricsObserver{}
 	k.core.Detach = detachVars
 	k.tracker = legacy.New(legacyConfig(cfg), legacySessions, ctx.Logger())

@@ -1,6 +1,8 @@
 package hold
 
 import (
+	"time"
+
 	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 
 	"bytes"
@@ -56,12 +58,18 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, nex
 	if !held || !mcpmsg.AcceptsEventStream(r.Header) {
 		return next(w, r)
 	}
-	reqs := requestsOf(msgs)
+	var reqs []*keepalive.Call
+	now := time.Now()
+	for i := range msgs {
+		if msgs[i].IsRequest() {
+			reqs = append(reqs, keepalive.NewCall(&msgs[i], now))
+		}
+	}
 	if !h.held.Acquire(h.cfg.MaxHeld) {
 		h.log.Warn("held batch refused: too many held calls", zap.Int("max_held", h.cfg.MaxHeld))
 		errs := make([][]byte, len(reqs))
 		for i, req := range reqs {
-			errs[i] = mcpmsg.ErrorResponse(req.id, mcpmsg.CodeServerBusy, "too many calls in progress, try again later")
+			errs[i] = mcpmsg.ErrorResponse(req.ID, mcpmsg.CodeServerBusy, "too many calls in progress, try again later")
 		}
 		writeJSONBody(w, http.StatusServiceUnavailable, joinArray(errs))
 		return nil

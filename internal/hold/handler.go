@@ -1,12 +1,13 @@
 package hold
 
 import (
+	"time"
+
 	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -24,26 +25,34 @@ type Handler struct {
 	log   *zap.Logger
 	held  *keepalive.Slots
 	store *streams.Store
-	calls sync.WaitGroup // running producers
+	index *Index
+	// limits are the stream limits of this handler's calls.
+	limits streams.Limits
+	calls  sync.WaitGroup // committed calls, and goroutines of calls
 
 	// Observer, when set, is told of held calls' ends, keep-alives and
 	// replays.
 	Observer keepalive.Observer
 
 	// Detach, when set, is applied to the request that is sent upstream for a
-	// held call, after its context has been detached from the client's. The
+	// held call that may outlive the client's request (one whose client
+	// polls), after its context has been detached from the client's. The
 	// Caddy glue uses it to give the upstream request its own copy of
 	// per-request state.
 	Detach func(*http.Request) *http.Request
 }
 
 // New returns a Handler for cfg, which must be valid. Held calls are counted
-// in held and their streams kept in store; handlers that must respect one
-// limit and serve each other's streams (across config reloads, say) share
-// them. A nil held or store gives the handler its own.
-func New(cfg keepalive.Config, held *keepalive.Slots, store *streams.Store, log *zap.Logger) *Handler {
+// in held, found within their grace period in index, and their streams kept
+// in store; handlers that must respect one limit and serve each other's
+// calls (across config reloads, say) share them. A nil held, index or store
+// gives the handler its own.
+func New(cfg keepalive.Config, held *keepalive.Slots, index *Index, store *streams.Store, log *zap.Logger) *Handler {
 	if held == nil {
 		held = new(keepalive.Slots)
+	}
+	if index == nil {
+		index = NewIndex()
 	}
 	if store == nil {
 		store = streams.New()
@@ -51,7 +60,8 @@ func New(cfg keepalive.Config, held *keepalive.Slots, store *streams.Store, log 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Handler{cfg: cfg, held: held, store: store, log: log, Observer: keepalive.NopObserver{}}
+	limits := streams.Limits{Memory: cfg.StoreLimit, SpillDir: cfg.SpillDir, SpillAfter: cfg.SpillAfter, SpillLimit: cfg.SpillLimit}
+	return &Handler{cfg: cfg, held: held, index: index, store: store, limits: limits, log: log, Observer: keepalive.NopObserver{}}
 }
 
 // errBodyTooLarge marks a request body over the limit.
@@ -79,7 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading request body: %w", err)
+		return &keepalive.RequestBodyError{Err: err}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if mcpmsg.IsBatch(body) {
@@ -111,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 	}
 	// hold gives the slot back when the call ends, which may be after it
 	// returns.
-	return h.hold(w, r, body, requestsOf([]mcpmsg.Message{msg}), next)
+	return h.hold(w, r, body, []*keepalive.Call{keepalive.NewCall(&msg, time.Now())}, next)
 }
 
 // cancel handles a notifications/cancelled: if it names a call this handler
@@ -119,7 +129,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 // for its id and its upstream request is cancelled; the notification itself
 // goes to next either way.
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, next keepalive.Next) error {
-	if st := h.store.Lookup(streams.OwnerOf(r.Header), mcpmsg.IDKey(msg.RequestID)); st != nil && st.Cancel() {
+	owner, key := streams.OwnerOf(r.Header), mcpmsg.IDKey(msg.RequestID)
+	cancelled := false
+	if c := h.index.lookup(owner.Key(key)); c != nil {
+		cancelled = c.cancelInGrace()
+	}
+	if st := h.store.Lookup(owner, key); !cancelled && st != nil {
+		cancelled = st.Cancel()
+	}
+	if cancelled {
 		h.log.Info("held call cancelled by the client", zap.ByteString("id", msg.RequestID))
 	}
 	return next(w, r)

@@ -46,7 +46,7 @@ func newFixture(t *testing.T, cfg keepalive.Config, next keepalive.Next) *fixtur
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	f := &fixture{t: t, logs: logs, served: make(chan struct{}, 16), requestDone: make(chan (<-chan struct{}), 16)}
-	f.h = New(cfg, nil, nil, zap.New(core))
+	f.h = New(cfg, nil, nil, nil, zap.New(core))
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { f.served <- struct{}{} }()
 		f.requestDone <- r.Context().Done()

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 	"github.com/caddy-stata/caddy-stata/internal/sse"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
@@ -39,11 +40,18 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Strea
 	var ephVer uint64
 	for {
 		b := st.Read(cursor, ephVer)
+		if b.Gap {
+			// Events after the cursor were dropped for space: end the
+			// stream rather than send it with a hole. A client that comes
+			// back is refused with the cause.
+			h.log.Warn("held call's stream ended: events were dropped for space", zap.String("stream", st.ID))
+			return
+		}
 		ephVer = b.KeepAliveVer
 		var err error
 		wrote := false
 		for _, ev := range b.Events {
-			if _, err = sse.WriteEventBytes(w, h.eventID(st, ev, pol), ev.Name, ev.Data); err != nil {
+			if err = writeEvent(w, st, h.eventID(st, ev, pol), ev); err != nil {
 				break
 			}
 			cursor, wrote = ev.Seq, true
@@ -86,6 +94,21 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Strea
 	}
 }
 
+// writeEvent writes one durable event of st, from memory or from its spill
+// file.
+func writeEvent(w http.ResponseWriter, st *streams.Stream, id string, ev streams.Event) error {
+	if ev.Data != nil || ev.Size == 0 {
+		_, err := sse.WriteEventBytes(w, id, ev.Name, ev.Data)
+		return err
+	}
+	data, err := st.Open(ev)
+	if err != nil {
+		return err
+	}
+	_, err = sse.WriteEventFrom(w, id, ev.Name, data)
+	return err
+}
+
 // eventID returns the id of a stream event as the client sees it: none
 // unless the policy sends ids.
 func (h *Handler) eventID(st *streams.Stream, ev streams.Event, pol policy) string {
@@ -98,6 +121,8 @@ func (h *Handler) eventID(st *streams.Stream, ev streams.Event, pol policy) stri
 // resume serves a GET whose Last-Event-ID names one of this handler's
 // streams: what came after that event, then the rest of the call live. Only
 // the stream's owner is served; anyone else, like an unknown stream, gets 404.
+// If events after that one were dropped for space, the client gets 409 and a
+// JSON-RPC error that says so, never a stream with a hole in it.
 func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string, seq uint64) {
 	st := h.store.Get(id)
 	if st == nil || !st.Owner().Is(streams.OwnerOf(r.Header)) {
@@ -105,9 +130,17 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string, seq 
 		http.Error(w, "404 page not found", http.StatusNotFound)
 		return
 	}
+	if st.Read(seq, 0).Gap {
+		h.log.Warn("resumption refused: events after the cursor were dropped for space",
+			zap.String("stream", id), zap.Uint64("after", seq))
+		h.Observer.Replayed(keepalive.ReplayGap)
+		writeError(w, http.StatusConflict, nil, mcpmsg.CodeInternalError,
+			"mcp_keepalive: the events after "+streams.EventID(id, seq)+" were dropped to stay within store_limit, so the stream cannot be resumed from there")
+		return
+	}
 	h.log.Info("held call resumed", zap.String("stream", id), zap.Uint64("after", seq))
 	h.Observer.Replayed(keepalive.ReplayServed)
-	commit(w)
+	commitHeaders(w)
 	pol := h.policyFor(revision(r.Header))
 	pol.ids, pol.prime = true, false
 	h.read(w, r, st, seq, pol, st.Attach(r.Context()))

@@ -1,0 +1,448 @@
+package hold
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
+	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/streams"
+)
+
+// States of a call.
+const (
+	// stateGrace: the upstream has not answered in full and the grace
+	// period runs; what it writes is captured.
+	stateGrace = iota
+	// statePassed: the upstream answered within the grace period; the
+	// captured answer goes to the client as it came.
+	statePassed
+	// stateThrough: a large answer began within the grace period and goes
+	// to the client as it comes.
+	stateThrough
+	// stateCommitted: the client got an event stream; what the upstream
+	// writes becomes the events of the call's stream.
+	stateCommitted
+)
+
+// call is one held tools/call (or a batch with one) from the moment it
+// reaches the handler to its end. It is the http.ResponseWriter that the
+// next handler writes the upstream's answer to: never the client's writer.
+// Within the grace period it captures the answer; a timer commits the call
+// when the period runs out, and from then on every write is turned into
+// events of the call's stream at once, on the writer's own goroutine.
+//
+// The next handler runs on the client request's goroutine (inline), so a
+// call answered within the grace period costs a timer and no goroutine;
+// after the commit one goroutine, the reader, writes the stream to the
+// client. A client that closes its connection to poll needs its request's
+// goroutine back while the call runs on, so for it the next handler runs on
+// a goroutine of its own and the request's goroutine is the reader.
+type call struct {
+	h      *Handler
+	reqs   []*keepalive.Call
+	start  time.Time
+	pol    policy
+	owner  streams.Owner
+	key    string // the owner's key of the first request's id
+	w      http.ResponseWriter
+	r      *http.Request
+	cancel context.CancelFunc // cancels the upstream request
+	inline bool               // next runs on the request's goroutine
+
+	header http.Header // the next handler's header map
+
+	mu        sync.Mutex
+	state     int
+	indexed   bool          // in the handler's Index
+	cancelled bool          // cancelled within the grace period
+	settled   chan struct{} // not inline: closed when the request's goroutine has work to do
+	isSettled bool
+	grace     *time.Timer
+	stopGone  func() bool // stops the watch on the client's context
+
+	status   int         // the upstream's status, 0 until written
+	snapshot http.Header // its headers, copied at WriteHeader
+	buf      []byte      // body captured within the grace period
+	total    int64       // body bytes written in all
+	gone     bool        // stateThrough: the client is gone, the rest is discarded
+	err      error       // what the next handler returned
+	aborted  bool        // it panicked, as reverse_proxy does when a body breaks off
+
+	// Set at the commit.
+	st         *streams.Stream
+	prod       producer
+	committed  time.Time
+	ticks      int // keep-alives so far, for their schedule
+	tick       *time.Timer
+	deadline   *time.Timer
+	detach     func()        // ends the count of the client as the stream's reader
+	readerDone chan struct{} // inline: closed when the reader is done
+	over       bool          // the call is over: timers stopped, slot given back
+}
+
+// hold runs a tools/call (or a batch with one, whose requests are reqs)
+// against next. The held slot taken by the caller is given back when the call
+// ends, which may be after hold returns.
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs []*keepalive.Call, next keepalive.Next) error {
+	pol := h.policyFor(revision(r.Header))
+	owner := streams.OwnerOf(r.Header)
+	c := &call{
+		h: h, reqs: reqs, start: reqs[0].Start, pol: pol, owner: owner,
+		key: owner.Key(mcpmsg.IDKey(reqs[0].ID)), w: w, r: r,
+		inline: !pol.poll, header: make(http.Header),
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c.cancel = cancel
+	// The upstream answers uncompressed: its answer may become events.
+	r.Header.Del("Accept-Encoding")
+	up := r.WithContext(ctx)
+	up.Body = io.NopCloser(bytes.NewReader(body))
+	if !c.inline {
+		c.settled = make(chan struct{})
+		if h.Detach != nil {
+			up = h.Detach(up)
+		}
+	}
+	c.indexed = h.index.add(c.key, c)
+
+	if h.cfg.Grace > 0 {
+		c.mu.Lock()
+		c.grace = time.AfterFunc(h.cfg.Grace, c.commit)
+		c.stopGone = context.AfterFunc(r.Context(), c.commit)
+		c.mu.Unlock()
+	} else {
+		c.commit()
+	}
+
+	if c.inline {
+		c.run(next, up)
+	} else {
+		h.calls.Add(1)
+		go func() {
+			defer h.calls.Done()
+			c.run(next, up)
+		}()
+		<-c.settled
+	}
+
+	c.mu.Lock()
+	state, readerDone, detach := c.state, c.readerDone, c.detach
+	c.mu.Unlock()
+	switch {
+	case state == statePassed:
+		return c.passThrough()
+	case state == stateThrough:
+		if c.aborted {
+			panic(http.ErrAbortHandler)
+		}
+		return c.err
+	case readerDone != nil:
+		<-readerDone
+	case detach != nil:
+		commitHeaders(w)
+		h.read(w, r, c.st, 0, pol, detach)
+	}
+	return nil
+}
+
+// run calls next with the upstream request, and ends the call when it
+// returns (also by a panic, which reverse_proxy raises when the upstream
+// breaks off mid-answer).
+func (c *call) run(next keepalive.Next, up *http.Request) {
+	defer func() {
+		p := recover()
+		c.mu.Lock()
+		if p != nil {
+			c.aborted = true
+			if p != http.ErrAbortHandler || c.status == 0 {
+				c.err = fmt.Errorf("%w: %v", keepalive.ErrUpstreamPanic, p)
+			}
+			if p != http.ErrAbortHandler {
+				c.h.log.Error("upstream handler panicked", zap.Any("panic", p), zap.Stack("stack"))
+			}
+		}
+		c.upstreamDone()
+		c.mu.Unlock()
+		c.cancel()
+	}()
+	err := next(c, up)
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+}
+
+// commit switches a call still in its grace period to an event stream: the
+// grace timer's function, and the client context's (a client that leaves
+// within the grace period does not wait for it to end). It creates the
+// stream, turns what the upstream wrote so far into its events, starts the
+// keep-alives, and lets a reader write the stream to the client.
+func (c *call) commit() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateGrace {
+		return
+	}
+	c.state = stateCommitted
+	c.stopGrace()
+	h := c.h
+	c.st = h.store.Create(c.owner, mcpmsg.IDKey(c.reqs[0].ID), h.limits, c.cancel)
+	c.unindex()
+	h.calls.Add(1) // done when the call is over
+	c.committed = time.Now()
+	c.prod.c = c
+	if c.status != 0 {
+		c.prod.header(c.status, c.snapshot)
+		c.prod.body(c.buf)
+		c.buf = nil
+	}
+	if c.cancelled {
+		c.st.Cancel()
+	}
+	c.keepAlive()
+	c.tick = time.AfterFunc(h.cfg.Interval, c.onTick)
+	c.deadline = time.AfterFunc(h.cfg.MaxDuration-time.Since(c.start), c.onDeadline)
+
+	if err := c.r.Context().Err(); err != nil {
+		if c.pol.cancelOnGone {
+			c.st.Cancel()
+		}
+		c.settle()
+		return
+	}
+	// The client is attached before the call can end, so that a call which
+	// ends at once is not taken for one whose client left.
+	detach := c.st.Attach(c.r.Context())
+	if !c.inline {
+		c.detach = detach
+		c.settle()
+		return
+	}
+	c.readerDone = make(chan struct{})
+	h.calls.Add(1)
+	go func() {
+		defer h.calls.Done()
+		defer close(c.readerDone)
+		commitHeaders(c.w)
+		h.read(c.w, c.r, c.st, 0, c.pol, detach)
+	}()
+}
+
+// settle wakes the request's goroutine of a call that is not inline; c.mu
+// must be held.
+func (c *call) settle() {
+	if c.settled != nil && !c.isSettled {
+		c.isSettled = true
+		close(c.settled)
+	}
+}
+
+// stopGrace stops the grace timer and the watch on the client; c.mu must be
+// held.
+func (c *call) stopGrace() {
+	if c.grace != nil {
+		c.grace.Stop()
+	}
+	if c.stopGone != nil {
+		c.stopGone()
+	}
+}
+
+// unindex takes the call out of the handler's Index; c.mu must be held.
+func (c *call) unindex() {
+	if c.indexed {
+		c.h.index.remove(c.key, c)
+		c.indexed = false
+	}
+}
+
+// cancelInGrace cancels a call that a notifications/cancelled names while it
+// is still in its grace period, and reports whether it was.
+func (c *call) cancelInGrace() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateGrace || c.cancelled {
+		return false
+	}
+	c.cancelled = true
+	c.cancel()
+	return true
+}
+
+// upstreamDone ends the call once the next handler has returned; c.mu must
+// be held.
+func (c *call) upstreamDone() {
+	switch c.state {
+	case stateGrace:
+		c.state = statePassed
+		c.stopGrace()
+		c.unindex()
+		c.h.held.Release()
+		c.settle()
+	case stateThrough:
+		c.settle()
+	case stateCommitted:
+		c.prod.upstreamDone()
+		c.end()
+	}
+}
+
+// end finishes a committed call once it is over: it stops the timers, closes
+// the stream (kept for resumption when the client's revision has ids), gives
+// back the held slot, and logs and reports the outcome. c.mu must be held.
+func (c *call) end() {
+	if c.over {
+		return
+	}
+	c.over = true
+	c.tick.Stop()
+	c.deadline.Stop()
+	clients := c.st.Readers()
+	ttl := time.Duration(0)
+	if c.pol.ids {
+		ttl = c.h.cfg.Resume
+	}
+	c.st.Finish(ttl)
+	c.h.held.Release()
+	c.h.calls.Done()
+	p := &c.prod
+	outcome := p.outcome
+	if clients == 0 && outcome != keepalive.OutcomeCancelled {
+		outcome = keepalive.OutcomeClientGone
+	}
+	c.h.Observer.Finished(outcome, time.Since(c.start))
+	c.h.log.Info("held call finished",
+		zap.String("tool", c.tools()),
+		zap.String("id", c.ids()),
+		zap.String("stream", c.st.ID),
+		zap.Duration("duration", time.Since(c.start)),
+		zap.String("outcome", p.outcome),
+		zap.String("cause", p.cause),
+		zap.Bool("client_gone", clients == 0),
+		zap.Int64("upstream_bytes", c.total),
+		zap.Int("upstream_status", c.status),
+	)
+}
+
+// onTick is the keep-alive timer's function: one keep-alive, and the timer
+// set for the next on the schedule of commit + k × interval, so that late
+// ticks do not add up.
+func (c *call) onTick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.over || c.prod.outcome != "" {
+		return
+	}
+	c.keepAlive()
+	c.ticks++
+	next := c.committed.Add(time.Duration(c.ticks+1) * c.h.cfg.Interval)
+	c.tick.Reset(max(time.Until(next), 0))
+}
+
+// keepAlive adds the stream's keep-alives: invented progress for each
+// request whose client asked for progress and whose upstream sent none since
+// the last one; a comment when there is none of those and the upstream sent
+// no progress either (which kept the bytes flowing). c.mu must be held.
+func (c *call) keepAlive() {
+	var progress [][]byte
+	upstream := false
+	now := time.Now()
+	for _, r := range c.reqs {
+		note, up := r.Tick(c.h.cfg.Progress, now)
+		upstream = upstream || up
+		if note != nil {
+			progress = append(progress, note)
+		}
+	}
+	switch {
+	case len(progress) > 0:
+		c.st.Progress(progress...)
+	case !upstream:
+		c.st.Comment([]byte("keepalive"))
+	}
+}
+
+// onDeadline is the max_duration timer's function: the call gets an error
+// and its upstream request is cancelled.
+func (c *call) onDeadline() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prod.outcome != "" {
+		return
+	}
+	c.prod.fail(keepalive.OutcomeTimeout, mcpmsg.CodeRequestTimeout,
+		"the call ran longer than max_duration "+c.h.cfg.MaxDuration.String()+" and was cancelled")
+	c.cancel()
+}
+
+// passThrough writes an answer that came within the grace period to the client
+// exactly as the upstream gave it, failing the way next failed. A call the
+// client cancelled meanwhile gets an empty event stream.
+func (c *call) passThrough() error {
+	if c.cancelled {
+		commitHeaders(c.w)
+		return nil
+	}
+	status := c.status
+	if status == 0 {
+		if c.err != nil {
+			return c.err
+		}
+		status = http.StatusOK
+	}
+	for k, v := range c.snapshot {
+		c.w.Header()[k] = v
+	}
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(c.buf)
+	if c.aborted {
+		_ = http.NewResponseController(c.w).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	if ce := c.h.log.Check(zap.DebugLevel, "tools/call answered within grace"); ce != nil {
+		ce.Write(zap.String("tool", c.reqs[0].Tool),
+			zap.ByteString("id", c.reqs[0].ID),
+			zap.Duration("duration", time.Since(c.start)),
+			zap.Int("status", status))
+	}
+	return c.err
+}
+
+// tools names the held call's tools, for the log.
+func (c *call) tools() string {
+	var names []string
+	for _, r := range c.reqs {
+		if r.Tool != "" {
+			names = append(names, r.Tool)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// ids lists the held call's request ids, for the log.
+func (c *call) ids() string {
+	ids := make([]string, len(c.reqs))
+	for i, r := range c.reqs {
+		ids[i] = string(r.ID)
+	}
+	return strings.Join(ids, ",")
+}
+
+// commitHeaders answers the client with the headers of an event stream.
+func commitHeaders(w http.ResponseWriter) {
+	hdr := w.Header()
+	hdr.Del("Content-Length")
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache, no-transform")
+	hdr.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_ = http.NewResponseController(w).Flush()
+}
