@@ -42,14 +42,22 @@ func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    store_limit      <size>
 //	}
 //
-// Every subdirective is optional; see the fields of KeepAlive for defaults.
+// Every subdirective is optional and may be given once, except tools, whose
+// patterns add up over its lines; see the fields of KeepAlive for defaults.
 func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := map[string]bool{}
 	for d.NextBlock(0) {
-		switch d.Val() {
+		name := d.Val()
+		if name != "tools" {
+			if err := once(d, seen); err != nil {
+				return err
+			}
+		}
+		switch name {
 		case "tools":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -151,6 +159,18 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized subdirective '%s'", d.Val())
 		}
 	}
+	return nil
+}
+
+// once reports an error if the current subdirective was already seen in this
+// block, and otherwise marks it seen: a second line for the same setting is
+// most likely a mistake, and letting the last one win silently hides it.
+func once(d *caddyfile.Dispenser, seen map[string]bool) error {
+	name := d.Val()
+	if seen[name] {
+		return d.Errf("subdirective '%s' given twice", name)
+	}
+	seen[name] = true
 	return nil
 }
 

@@ -126,14 +126,6 @@ func TestKeepAliveUnmarshalCaddyfile(t *testing.T) {
 			want: KeepAlive{Grace: durp(38 * time.Hour)},
 		},
 		{
-			name: "grace repeated, the last wins",
-			input: `mcp_keepalive {
-	grace 5s
-	grace 0
-}`,
-			want: KeepAlive{Grace: durp(0)},
-		},
-		{
 			name: "interval",
 			input: `mcp_keepalive {
 	interval 20s
@@ -678,6 +670,56 @@ func TestKeepAliveUnmarshalCaddyfileErrors(t *testing.T) {
 			err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
 			wantErrAt(t, err, append([]string{tt.line}, tt.want...)...)
 		})
+	}
+}
+
+// TestKeepAliveCaddyfileRepeated gives each subdirective but tools twice: the
+// second line is an error that names the subdirective and the second line,
+// whether or not the two values agree.
+func TestKeepAliveCaddyfileRepeated(t *testing.T) {
+	for _, sub := range []struct{ name, first, second string }{
+		{"grace", "5s", "0"},
+		{"interval", "10s", "10s"},
+		{"progress", "on", "off"},
+		{"max_duration", "1h", "2h"},
+		{"max_request_body", "1MiB", "2MiB"},
+		{"max_held", "5", "5"},
+		{"resume", "10m", "off"},
+		{"poll_after", "0", "30s"},
+		{"retry", "1s", "2s"},
+		{"store_limit", "64MiB", "64MiB"},
+	} {
+		t.Run(sub.name, func(t *testing.T) {
+			input := "mcp_keepalive {\n" +
+				"\t" + sub.name + " " + sub.first + "\n" +
+				"\ttools a_*\n" +
+				"\t" + sub.name + " " + sub.second + "\n" +
+				"}"
+			var k KeepAlive
+			err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+			wantErrAt(t, err, "subdirective '"+sub.name+"' given twice", "Testfile:4")
+		})
+	}
+
+	// A bad first value is reported as such, at its own line.
+	var k KeepAlive
+	err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`mcp_keepalive {
+	grace soon
+	grace 1s
+}`))
+	wantErrAt(t, err, "grace: invalid duration 'soon'", "Testfile:2")
+
+	// tools is the exception: its patterns add up.
+	k = KeepAlive{}
+	if err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`mcp_keepalive {
+	tools a_*
+	grace 1s
+	tools b_*
+}`)); err != nil {
+		t.Fatalf("tools on two lines: %v", err)
+	}
+	if want := []string{"a_*", "b_*"}; !reflect.DeepEqual(k.Tools, want) {
+		t.Errorf("tools %q, want %q", k.Tools, want)
 	}
 }
 
