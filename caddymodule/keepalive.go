@@ -106,6 +106,19 @@ type KeepAlive struct {
 	// space. Default: `256MiB`.
 	StoreLimit int64 `json:"store_limit,omitempty"`
 
+	// SpillDir is the folder where a held call's events go, in a file of
+	// their own, once they outgrow SpillAfter in memory. Default: the OS's
+	// temporary folder.
+	SpillDir string `json:"spill_dir,omitempty"`
+
+	// SpillAfter is how many bytes of events a held call keeps in memory
+	// before the rest go to its file in SpillDir. Default: `1MiB`.
+	SpillAfter int64 `json:"spill_after,omitempty"`
+
+	// SpillLimit is the most bytes that all the spill files together may
+	// hold. Default: `4GiB`.
+	SpillLimit int64 `json:"spill_limit,omitempty"`
+
 	core    *hold.Handler
 	tracker *legacy.Tracker
 }
@@ -149,6 +162,13 @@ func (k *KeepAlive) config() keepalive.Config {
 	}
 	if k.StoreLimit != 0 {
 		cfg.StoreLimit = k.StoreLimit
+	}
+	cfg.SpillDir = k.SpillDir
+	if k.SpillAfter != 0 {
+		cfg.SpillAfter = k.SpillAfter
+	}
+	if k.SpillLimit != 0 {
+		cfg.SpillLimit = k.SpillLimit
 	}
 	return cfg
 }

@@ -40,6 +40,9 @@ func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    poll_after       <duration>
 //	    retry            <duration>
 //	    store_limit      <size>
+//	    spill_dir        <path>
+//	    spill_after      <size>
+//	    spill_limit      <size>
 //	}
 //
 // Every subdirective is optional and may be given once, except tools, whose
@@ -153,6 +156,31 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			if k.StoreLimit, err = parseSize(d, "store_limit", arg); err != nil {
+				return err
+			}
+		case "spill_dir":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if arg == "" {
+				return d.Errf("spill_dir: need a folder, not an empty path")
+			}
+			k.SpillDir = arg
+		case "spill_after":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if k.SpillAfter, err = parseSize(d, "spill_after", arg); err != nil {
+				return err
+			}
+		case "spill_limit":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if k.SpillLimit, err = parseSize(d, "spill_limit", arg); err != nil {
 				return err
 			}
 		default:
