@@ -7,6 +7,7 @@ import (
 	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -214,13 +215,26 @@ func (k *KeepAlive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if !handled {
 		err = k.core.ServeHTTP(w, r, next.ServeHTTP)
 	}
-	if err != nil {
-		if _, ok := err.(caddyhttp.HandlerError); ok {
-			return err
-		}
+	return mapError(err)
+}
+
+// mapError gives an error of the engines the status Caddy answers it with: a
+// request body that could not be read is the client's fault (400), and an
+// upstream handler that panicked before answering is a bad gateway (502), as
+// reverse_proxy would say. Any other error, above all reverse_proxy's own
+// caddyhttp.HandlerError passed up from next, is returned as it is, so that
+// its status is not overwritten.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*keepalive.RequestBodyError](err); ok {
 		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
-	return nil
+	if errors.Is(err, keepalive.ErrUpstreamPanic) {
+		return caddyhttp.Error(http.StatusBadGateway, err)
+	}
+	return err
 }
 
 // detachVars gives a held call's upstream request its own copy of Caddy's
