@@ -225,6 +225,20 @@ func TestAdaptBadCaddyfile(t *testing.T) {
 			want: "subdirective 'grace' given twice",
 		},
 		{
+			name: "bad mcp_keepalive spill size",
+			caddy: `:8080 {
+	mcp_keepalive {
+		spill_dir /var/cache/caddy-stata
+		spill_after 1MiB
+		spill_limit lots
+	}
+	reverse_proxy localhost:4000
+}
+`,
+			line: 5,
+			want: "spill_limit: invalid size 'lots'",
+		},
+		{
 			name: "stata_runner subdirective given twice",
 			caddy: `:4000 {
 	stata_runner {
