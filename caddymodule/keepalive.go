@@ -7,6 +7,7 @@ import (
 	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -107,6 +108,19 @@ type KeepAlive struct {
 	// space. Default: `256MiB`.
 	StoreLimit int64 `json:"store_limit,omitempty"`
 
+	// SpillDir is the folder where a held call's events go, in a file of
+	// their own, once they outgrow SpillAfter in memory. Default: the OS's
+	// temporary folder.
+	SpillDir string `json:"spill_dir,omitempty"`
+
+	// SpillAfter is how many bytes of events a held call keeps in memory
+	// before the rest go to its file in SpillDir. Default: `1MiB`.
+	SpillAfter int64 `json:"spill_after,omitempty"`
+
+	// SpillLimit is the most bytes that all the spill files together may
+	// hold. Default: `4GiB`.
+	SpillLimit int64 `json:"spill_limit,omitempty"`
+
 	core    *hold.Handler
 	tracker *legacy.Tracker
 }
@@ -150,6 +164,13 @@ func (k *KeepAlive) config() keepalive.Config {
 	}
 	if k.StoreLimit != 0 {
 		cfg.StoreLimit = k.StoreLimit
+	}
+	cfg.SpillDir = k.SpillDir
+	if k.SpillAfter != 0 {
+		cfg.SpillAfter = k.SpillAfter
+	}
+	if k.SpillLimit != 0 {
+		cfg.SpillLimit = k.SpillLimit
 	}
 	return cfg
 }
@@ -195,13 +216,26 @@ func (k *KeepAlive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if !handled {
 		err = k.core.ServeHTTP(w, r, next.ServeHTTP)
 	}
-	if err != nil {
-		if _, ok := err.(caddyhttp.HandlerError); ok {
-			return err
-		}
+	return mapError(err)
+}
+
+// mapError gives an error of the engines the status Caddy answers it with: a
+// request body that could not be read is the client's fault (400), and an
+// upstream handler that panicked before answering is a bad gateway (502), as
+// reverse_proxy would say. Any other error, above all reverse_proxy's own
+// caddyhttp.HandlerError passed up from next, is returned as it is, so that
+// its status is not overwritten.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*keepalive.RequestBodyError](err); ok {
 		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
-	return nil
+	if errors.Is(err, keepalive.ErrUpstreamPanic) {
+		return caddyhttp.Error(http.StatusBadGateway, err)
+	}
+	return err
 }
 
 // detachVars gives a held call's upstream request its own copy of Caddy's

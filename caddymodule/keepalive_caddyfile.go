@@ -40,16 +40,27 @@ func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    poll_after       <duration>
 //	    retry            <duration>
 //	    store_limit      <size>
+//	    spill_dir        <path>
+//	    spill_after      <size>
+//	    spill_limit      <size>
 //	}
 //
-// Every subdirective is optional; see the fields of KeepAlive for defaults.
+// Every subdirective is optional and may be given once, except tools, whose
+// patterns add up over its lines; see the fields of KeepAlive for defaults.
 func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := map[string]bool{}
 	for d.NextBlock(0) {
-		switch d.Val() {
+		name := d.Val()
+		if name != "tools" {
+			if err := once(d, seen); err != nil {
+				return err
+			}
+		}
+		switch name {
 		case "tools":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -147,10 +158,47 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if k.StoreLimit, err = parseSize(d, "store_limit", arg); err != nil {
 				return err
 			}
+		case "spill_dir":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if arg == "" {
+				return d.Errf("spill_dir: need a folder, not an empty path")
+			}
+			k.SpillDir = arg
+		case "spill_after":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if k.SpillAfter, err = parseSize(d, "spill_after", arg); err != nil {
+				return err
+			}
+		case "spill_limit":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if k.SpillLimit, err = parseSize(d, "spill_limit", arg); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())
 		}
 	}
+	return nil
+}
+
+// once reports an error if the current subdirective was already seen in this
+// block, and otherwise marks it seen: a second line for the same setting is
+// most likely a mistake, and letting the last one win silently hides it.
+func once(d *caddyfile.Dispenser, seen map[string]bool) error {
+	name := d.Val()
+	if seen[name] {
+		return d.Errf("subdirective '%s' given twice", name)
+	}
+	seen[name] = true
 	return nil
 }
 

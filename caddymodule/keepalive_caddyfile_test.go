@@ -67,6 +67,37 @@ func TestKeepAliveUnmarshalCaddyfile(t *testing.T) {
 				Retry: caddy.Duration(2 * time.Second), StoreLimit: 64 << 20},
 		},
 		{
+			name: "spill settings",
+			input: `mcp_keepalive {
+	spill_dir /var/cache/caddy-stata
+	spill_after 256KiB
+	spill_limit 1GiB
+}`,
+			want: KeepAlive{SpillDir: "/var/cache/caddy-stata", SpillAfter: 256 << 10, SpillLimit: 1 << 30},
+		},
+		{
+			name: "spill_dir quoted with a space, relative",
+			input: `mcp_keepalive {
+	spill_dir "spill files"
+}`,
+			want: KeepAlive{SpillDir: "spill files"},
+		},
+		{
+			name: "spill sizes in plain and decimal bytes",
+			input: `mcp_keepalive {
+	spill_after 4096
+	spill_limit 2GB
+}`,
+			want: KeepAlive{SpillAfter: 4096, SpillLimit: 2000000000},
+		},
+		{
+			name: "spill_limit at the 1TiB ceiling",
+			input: `mcp_keepalive {
+	spill_limit 1TiB
+}`,
+			want: KeepAlive{SpillLimit: 1 << 40},
+		},
+		{
 			name: "resume off",
 			input: `mcp_keepalive {
 	resume off
@@ -124,14 +155,6 @@ func TestKeepAliveUnmarshalCaddyfile(t *testing.T) {
 	grace 1.5d2h
 }`,
 			want: KeepAlive{Grace: durp(38 * time.Hour)},
-		},
-		{
-			name: "grace repeated, the last wins",
-			input: `mcp_keepalive {
-	grace 5s
-	grace 0
-}`,
-			want: KeepAlive{Grace: durp(0)},
 		},
 		{
 			name: "interval",
@@ -227,6 +250,13 @@ func TestKeepAliveUnmarshalCaddyfile(t *testing.T) {
 	max_duration 1d
 	max_request_body 8MiB
 	max_held 42
+	resume 1h
+	poll_after 45s
+	retry 3s
+	store_limit 128MiB
+	spill_dir /srv/spill
+	spill_after 2MiB
+	spill_limit 8GiB
 }`,
 			want: KeepAlive{
 				Tools:          []string{"stata_*", "other"},
@@ -236,6 +266,13 @@ func TestKeepAliveUnmarshalCaddyfile(t *testing.T) {
 				MaxDuration:    caddy.Duration(24 * time.Hour),
 				MaxRequestBody: 8 << 20,
 				MaxHeld:        42,
+				Resume:         durp(time.Hour),
+				PollAfter:      caddy.Duration(45 * time.Second),
+				Retry:          caddy.Duration(3 * time.Second),
+				StoreLimit:     128 << 20,
+				SpillDir:       "/srv/spill",
+				SpillAfter:     2 << 20,
+				SpillLimit:     8 << 30,
 			},
 		},
 	}
@@ -657,6 +694,121 @@ func TestKeepAliveUnmarshalCaddyfileErrors(t *testing.T) {
 			want: []string{"wrong argument count"},
 			line: "Testfile:2",
 		},
+		// spill_dir
+		{
+			name: "spill_dir missing",
+			input: `mcp_keepalive {
+	spill_dir
+}`,
+			want: []string{"wrong argument count", "'spill_dir'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_dir extra",
+			input: `mcp_keepalive {
+	spill_dir /var/a /var/b
+}`,
+			want: []string{"wrong argument count"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_dir empty",
+			input: `mcp_keepalive {
+	spill_dir ""
+}`,
+			want: []string{"spill_dir: need a folder, not an empty path"},
+			line: "Testfile:2",
+		},
+		// spill_after
+		{
+			name: "spill_after not a size",
+			input: `mcp_keepalive {
+	spill_after plenty
+}`,
+			want: []string{"spill_after: invalid size 'plenty'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_after 0",
+			input: `mcp_keepalive {
+	spill_after 0
+}`,
+			want: []string{"spill_after: invalid size '0'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_after negative",
+			input: `mcp_keepalive {
+	spill_after -1MiB
+}`,
+			want: []string{"spill_after: invalid size '-1MiB'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_after fractional bytes",
+			input: `mcp_keepalive {
+	spill_after 10.5
+}`,
+			want: []string{"spill_after: invalid size '10.5'", "whole"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_after missing",
+			input: `mcp_keepalive {
+	spill_after
+}`,
+			want: []string{"wrong argument count", "'spill_after'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_after extra",
+			input: `mcp_keepalive {
+	spill_after 1 MiB
+}`,
+			want: []string{"wrong argument count"},
+			line: "Testfile:2",
+		},
+		// spill_limit
+		{
+			name: "spill_limit not a size",
+			input: `mcp_keepalive {
+	spill_limit unlimited
+}`,
+			want: []string{"spill_limit: invalid size 'unlimited'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_limit 0",
+			input: `mcp_keepalive {
+	spill_limit 0GiB
+}`,
+			want: []string{"spill_limit: invalid size '0GiB'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_limit over 1TiB",
+			input: `mcp_keepalive {
+	spill_limit 2TiB
+}`,
+			want: []string{"spill_limit: invalid size '2TiB'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_limit missing",
+			input: `mcp_keepalive {
+	spill_limit
+}`,
+			want: []string{"wrong argument count", "'spill_limit'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "spill_limit extra",
+			input: `mcp_keepalive {
+	spill_limit 4 GiB
+}`,
+			want: []string{"wrong argument count"},
+			line: "Testfile:2",
+		},
 		{
 			name: "error on a later line after valid ones",
 			input: `mcp_keepalive {
@@ -678,6 +830,59 @@ func TestKeepAliveUnmarshalCaddyfileErrors(t *testing.T) {
 			err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
 			wantErrAt(t, err, append([]string{tt.line}, tt.want...)...)
 		})
+	}
+}
+
+// TestKeepAliveCaddyfileRepeated gives each subdirective but tools twice: the
+// second line is an error that names the subdirective and the second line,
+// whether or not the two values agree.
+func TestKeepAliveCaddyfileRepeated(t *testing.T) {
+	for _, sub := range []struct{ name, first, second string }{
+		{"grace", "5s", "0"},
+		{"interval", "10s", "10s"},
+		{"progress", "on", "off"},
+		{"max_duration", "1h", "2h"},
+		{"max_request_body", "1MiB", "2MiB"},
+		{"max_held", "5", "5"},
+		{"resume", "10m", "off"},
+		{"poll_after", "0", "30s"},
+		{"retry", "1s", "2s"},
+		{"store_limit", "64MiB", "64MiB"},
+		{"spill_dir", "/var/a", "/var/b"},
+		{"spill_after", "1MiB", "1MiB"},
+		{"spill_limit", "4GiB", "8GiB"},
+	} {
+		t.Run(sub.name, func(t *testing.T) {
+			input := "mcp_keepalive {\n" +
+				"\t" + sub.name + " " + sub.first + "\n" +
+				"\ttools a_*\n" +
+				"\t" + sub.name + " " + sub.second + "\n" +
+				"}"
+			var k KeepAlive
+			err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+			wantErrAt(t, err, "subdirective '"+sub.name+"' given twice", "Testfile:4")
+		})
+	}
+
+	// A bad first value is reported as such, at its own line.
+	var k KeepAlive
+	err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`mcp_keepalive {
+	grace soon
+	grace 1s
+}`))
+	wantErrAt(t, err, "grace: invalid duration 'soon'", "Testfile:2")
+
+	// tools is the exception: its patterns add up.
+	k = KeepAlive{}
+	if err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`mcp_keepalive {
+	tools a_*
+	grace 1s
+	tools b_*
+}`)); err != nil {
+		t.Fatalf("tools on two lines: %v", err)
+	}
+	if want := []string{"a_*", "b_*"}; !reflect.DeepEqual(k.Tools, want) {
+		t.Errorf("tools %q, want %q", k.Tools, want)
 	}
 }
 
@@ -742,11 +947,18 @@ func TestKeepAliveJSON(t *testing.T) {
 		{name: "interval", json: `{"interval":"5s"}`, want: with(func(c *keepalive.Config) { c.Interval = 5 * time.Second })},
 		{name: "progress false", json: `{"progress":false}`, want: with(func(c *keepalive.Config) { c.Progress = false })},
 		{name: "progress true", json: `{"progress":true}`, want: def},
+		{name: "spill_dir", json: `{"spill_dir":"/srv/spill"}`, want: with(func(c *keepalive.Config) { c.SpillDir = "/srv/spill" })},
+		{name: "spill_dir empty is the default", json: `{"spill_dir":""}`, want: def},
+		{name: "spill_after 0 is the default", json: `{"spill_after":0}`, want: def},
+		{name: "spill_after", json: `{"spill_after":65536}`, want: with(func(c *keepalive.Config) { c.SpillAfter = 65536 })},
+		{name: "spill_limit 0 is the default", json: `{"spill_limit":0}`, want: def},
+		{name: "spill_limit", json: `{"spill_limit":1073741824}`, want: with(func(c *keepalive.Config) { c.SpillLimit = 1 << 30 })},
 		{
 			name: "everything",
 			json: `{"tools":["stata_*","x"],"grace":"3s","interval":"4s","progress":false,` +
 				`"max_duration":"5h","max_request_body":1024,"max_held":7,` +
-				`"resume":"10m","poll_after":"20s","retry":"2s","store_limit":2048}`,
+				`"resume":"10m","poll_after":"20s","retry":"2s","store_limit":2048,` +
+				`"spill_dir":"/srv/spill","spill_after":4096,"spill_limit":8192}`,
 			want: keepalive.Config{
 				Tools:          []string{"stata_*", "x"},
 				Grace:          3 * time.Second,
@@ -759,6 +971,9 @@ func TestKeepAliveJSON(t *testing.T) {
 				PollAfter:      20 * time.Second,
 				Retry:          2 * time.Second,
 				StoreLimit:     2048,
+				SpillDir:       "/srv/spill",
+				SpillAfter:     4096,
+				SpillLimit:     8192,
 			},
 		},
 		{
@@ -781,8 +996,13 @@ func TestKeepAliveJSON(t *testing.T) {
 			}
 		})
 	}
+	// The defaults the fields' documentation and the README give.
 	if def.Grace != time.Second {
 		t.Errorf("default grace is %v, documented as 1s", def.Grace)
+	}
+	if def.SpillDir != "" || def.SpillAfter != 1<<20 || def.SpillLimit != 4<<30 {
+		t.Errorf("default spill settings %q, %d, %d; documented as the OS temp dir, 1MiB, 4GiB",
+			def.SpillDir, def.SpillAfter, def.SpillLimit)
 	}
 }
 
@@ -799,6 +1019,8 @@ func TestKeepAliveValidateJSON(t *testing.T) {
 		{name: "negative max_duration", json: `{"max_duration":-5}`, want: []string{"max_duration"}},
 		{name: "negative max_request_body", json: `{"max_request_body":-1}`, want: []string{"max_request_body"}},
 		{name: "negative max_held", json: `{"max_held":-1}`, want: []string{"max_held"}},
+		{name: "negative spill_after", json: `{"spill_after":-1}`, want: []string{"mcp_keepalive", "spill_after must be positive"}},
+		{name: "negative spill_limit", json: `{"spill_limit":-1}`, want: []string{"mcp_keepalive", "spill_limit must be positive"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -849,6 +1071,20 @@ func TestKeepAliveCaddyfileToJSON(t *testing.T) {
 }`,
 			wantJSON: `{"progress":false}`,
 			want:     func(c *keepalive.Config) { c.Progress = false },
+		},
+		{
+			name: "spill settings",
+			input: `mcp_keepalive {
+	spill_dir /srv/spill
+	spill_after 64KiB
+	spill_limit 1GiB
+}`,
+			wantJSON: `{"spill_dir":"/srv/spill","spill_after":65536,"spill_limit":1073741824}`,
+			want: func(c *keepalive.Config) {
+				c.SpillDir = "/srv/spill"
+				c.SpillAfter = 64 << 10
+				c.SpillLimit = 1 << 30
+			},
 		},
 		{
 			name: "everything",

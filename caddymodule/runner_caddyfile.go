@@ -33,18 +33,23 @@ func parseStataRunner(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, erro
 //	    max_output <size>
 //	}
 //
-// Every subdirective is optional; see the fields of StataRunner for defaults.
+// Every subdirective is optional and may be given once; see the fields of
+// StataRunner for defaults.
 func (s *StataRunner) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		name := d.Val()
 		switch name {
 		case "stata", "work_dir", "workers", "queue", "timeout", "max_output":
 		default:
 			return d.Errf("unrecognized subdirective '%s'", name)
+		}
+		if err := once(d, seen); err != nil {
+			return err
 		}
 		arg, err := oneArg(d)
 		if err != nil {

@@ -111,16 +111,6 @@ func TestStataRunnerUnmarshalCaddyfile(t *testing.T) {
 			want: StataRunner{MaxOutput: 65536},
 		},
 		{
-			name: "repeated, the last wins",
-			input: `stata_runner {
-	workers 2
-	queue 0
-	workers 3
-	queue 5
-}`,
-			want: StataRunner{Workers: 3, Queue: intp(5)},
-		},
-		{
 			name: "everything",
 			input: `stata_runner {
 	stata /opt/stata/stata-se
@@ -445,6 +435,35 @@ func TestStataRunnerUnmarshalCaddyfileErrors(t *testing.T) {
 			var s StataRunner
 			err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
 			wantErrAt(t, err, append([]string{tt.line}, tt.want...)...)
+		})
+	}
+}
+
+// TestStataRunnerCaddyfileRepeated gives each subdirective twice: the second
+// line is an error that names the subdirective and the second line, whether
+// or not the two values agree.
+func TestStataRunnerCaddyfileRepeated(t *testing.T) {
+	for _, sub := range []struct{ name, first, second string }{
+		{"stata", "/usr/bin/stata-mp", "/usr/bin/stata-se"},
+		{"workers", "2", "3"},
+		{"queue", "0", "5"},
+		{"timeout", "1h", "1h"},
+		{"work_dir", "/tmp/a", "/tmp/b"},
+		{"max_output", "1MiB", "2MiB"},
+	} {
+		t.Run(sub.name, func(t *testing.T) {
+			other := "timeout 1m"
+			if sub.name == "timeout" {
+				other = "workers 1"
+			}
+			input := "stata_runner {\n" +
+				"\t" + sub.name + " " + sub.first + "\n" +
+				"\t" + other + "\n" +
+				"\t" + sub.name + " " + sub.second + "\n" +
+				"}"
+			var s StataRunner
+			err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+			wantErrAt(t, err, "subdirective '"+sub.name+"' given twice", "Testfile:4")
 		})
 	}
 }

@@ -209,6 +209,48 @@ func TestAdaptBadCaddyfile(t *testing.T) {
 			line: 3,
 			want: "timeout: invalid duration 'an-hour'",
 		},
+		{
+			name: "mcp_keepalive subdirective given twice",
+			caddy: `:8080 {
+	mcp_keepalive {
+		tools stata_*
+		grace 1s
+		tools other
+		grace 0
+	}
+	reverse_proxy localhost:4000
+}
+`,
+			line: 6,
+			want: "subdirective 'grace' given twice",
+		},
+		{
+			name: "bad mcp_keepalive spill size",
+			caddy: `:8080 {
+	mcp_keepalive {
+		spill_dir /var/cache/caddy-stata
+		spill_after 1MiB
+		spill_limit lots
+	}
+	reverse_proxy localhost:4000
+}
+`,
+			line: 5,
+			want: "spill_limit: invalid size 'lots'",
+		},
+		{
+			name: "stata_runner subdirective given twice",
+			caddy: `:4000 {
+	stata_runner {
+		workers 1
+		timeout 1h
+		workers 2
+	}
+}
+`,
+			line: 5,
+			want: "subdirective 'workers' given twice",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
