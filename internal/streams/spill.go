@@ -80,8 +80,11 @@ func (sf *spillFile) open() error {
 func (sf *spillFile) truncate(size int64) error {
 	sf.mu.RLock()
 	defer sf.mu.RUnlock()
-	if sf.closed || sf.f == nil {
+	switch {
+	case sf.closed:
 		return errRemoved
+	case sf.f == nil:
+		return nil // never created: nothing to cut
 	}
 	return sf.f.Truncate(size)
 }

@@ -28,8 +28,9 @@ type Event struct {
 	off     int64 // where, when spilled
 }
 
-// memSize is what an event counts against the store's Memory limit: its
-// data, unless spilled, its name and a little for the rest.
+// memSize is what an event counts against the store's Memory limit:
+// nothing when its data is spilled, else its data, its name and a little
+// for the rest.
 func (e *Event) memSize() int64 {
 	if e.spilled {
 		return 0
@@ -358,9 +359,9 @@ func (s *Stream) signal() {
 // trim drops the oldest durable events, never the final response, until at
 // least want bytes of memory are freed or nothing more may go. The dropped
 // events are a prefix ending with one kept in memory, spilled ones included
-// (no reader could get them past the gap), and Read reports a gap to readers behind the last of them. It
-// returns the memory freed and, of it, the bytes of event data; the store's
-// lock must be held.
+// (no reader could get them past the gap), and Read reports a gap to
+// readers behind the last of them. It returns the memory freed and, of it,
+// the bytes of event data; the store's lock must be held.
 func (s *Stream) trim(want int64) (freed, data int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
