@@ -18,6 +18,7 @@ var keepAliveMetrics = struct {
 	replays    *prometheus.CounterVec
 	streams    prometheus.GaugeFunc
 	storeBytes prometheus.GaugeFunc
+	spillBytes prometheus.GaugeFunc
 }{
 	held: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "calls_held",
@@ -43,18 +44,22 @@ var keepAliveMetrics = struct {
 	streams: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "streams_kept",
 		Help: "Streams of held calls kept for resumption, running calls included.",
-	}, func() float64 { n, _, _ := heldStreams.Stats(); return float64(n) }),
+	}, func() float64 { n, _, _, _ := heldStreams.Stats(); return float64(n) }),
 	storeBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "stream_bytes",
-		Help: "Bytes of events kept for resumption.",
-	}, func() float64 { _, _, b := heldStreams.Stats(); return float64(b) }),
+		Help: "Bytes of events kept in memory for resumption.",
+	}, func() float64 { _, _, b, _ := heldStreams.Stats(); return float64(b) }),
+	spillBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "spill_bytes",
+		Help: "Bytes of events in spill files.",
+	}, func() float64 { _, _, _, b := heldStreams.Stats(); return float64(b) }),
 }
 
 // registerKeepAliveMetrics registers the metrics in reg; a collector that is
 // there already (another handler of the same config registered it) is fine.
 func registerKeepAliveMetrics(reg prometheus.Registerer) error {
 	m := &keepAliveMetrics
-	for _, c := range []prometheus.Collector{m.held, m.finished, m.keepAlives, m.duration, m.replays, m.streams, m.storeBytes} {
+	for _, c := range []prometheus.Collector{m.held, m.finished, m.keepAlives, m.duration, m.replays, m.streams, m.storeBytes, m.spillBytes} {
 		var are prometheus.AlreadyRegisteredError
 		if err := reg.Register(c); err != nil && !errors.As(err, &are) {
 			return err

@@ -50,10 +50,10 @@ func TestOwner(t *testing.T) {
 // TestReadAfterCursor checks what readers at different places see.
 func TestReadAfterCursor(t *testing.T) {
 	st := New()
-	s := st.Create(owner("s", ""), "n1", 1<<20, nil)
-	s.Append("", []byte("a"), false) // 1
-	s.Progress([]byte("p1"))         // 2
-	s.Append("", []byte("b"), false) // 3
+	s := st.Create(owner("s", ""), "n1", Limits{Memory: 1 << 20}, nil)
+	appendOK(t, s, "", []byte("a"), false) // 1
+	s.Progress([]byte("p1"))               // 2
+	appendOK(t, s, "", []byte("b"), false) // 3
 	b := s.Read(0, 0)
 	if len(b.Events) != 2 || b.KeepAlives != nil || b.Done {
 		t.Fatalf("from the start: %+v (the keep-alive came before b, so it is stale)", b)
@@ -75,7 +75,7 @@ func TestReadAfterCursor(t *testing.T) {
 		t.Fatal("changed before a change")
 	default:
 	}
-	s.Append("", []byte("final"), true)
+	appendOK(t, s, "", []byte("final"), true)
 	<-b.Changed
 	s.Finish(time.Minute)
 	if b = s.Read(4, b.KeepAliveVer); !b.Done || len(b.Events) != 1 {
@@ -89,37 +89,42 @@ func TestReadAfterCursor(t *testing.T) {
 
 // TestEviction checks that the oldest finished streams go first, and that a
 // running call's response is never dropped, even when it alone is over the
-// limit.
+// limit (spilling is off here, as it is with zero SpillLimit).
 func TestEviction(t *testing.T) {
 	st := New()
 	big := make([]byte, 300)
 	var finished []*Stream
 	for i := 0; i < 3; i++ {
-		s := st.Create(owner("s", ""), string(rune('a'+i)), 1000, nil)
-		s.Append("", big, true)
+		s := st.Create(owner("s", ""), string(rune('a'+i)), Limits{Memory: 1000}, nil)
+		appendOK(t, s, "", big, true)
 		s.Finish(time.Hour)
 		finished = append(finished, s)
 	}
-	running := st.Create(owner("s", ""), "r", 1000, nil)
-	running.Append("", big, false)
+	running := st.Create(owner("s", ""), "r", Limits{Memory: 1000}, nil)
+	appendOK(t, running, "", big, false)
 	if st.Get(finished[0].ID) != nil || st.Get(finished[1].ID) == nil || st.Get(finished[2].ID) == nil {
 		t.Fatal("the oldest finished stream should have gone, and only it")
 	}
-	running.Append("", make([]byte, 2000), true) // the response, over the limit alone
+	appendOK(t, running, "", make([]byte, 2000), true) // the response, over the limit alone
 	for _, s := range finished {
 		if st.Get(s.ID) != nil {
 			t.Fatal("a finished stream survived while the store was over its limit")
 		}
 	}
-	b := running.Read(0, 0)
+	// A reader from the start learns of the hole; one that saw the dropped
+	// event gets the response.
+	if b := running.Read(0, 0); !b.Gap || len(b.Events) != 0 {
+		t.Fatalf("from the start, past a dropped event: %+v", b)
+	}
+	b := running.Read(1, 0)
 	if len(b.Events) != 1 || len(b.Events[0].Data) != 2000 {
 		t.Fatalf("the running call kept %d events; its response must stay and older ones go", len(b.Events))
 	}
-	if n, r, _ := st.Stats(); n != 1 || r != 1 {
+	if n, r, _, _ := st.Stats(); n != 1 || r != 1 {
 		t.Fatalf("stats: %d streams, %d running", n, r)
 	}
 	running.Finish(0)
-	if n, r, bytes := st.Stats(); n != 0 || r != 0 || bytes != 0 {
+	if n, r, bytes, _ := st.Stats(); n != 0 || r != 0 || bytes != 0 {
 		t.Fatalf("after the end: %d streams, %d running, %d bytes", n, r, bytes)
 	}
 }
@@ -127,8 +132,8 @@ func TestEviction(t *testing.T) {
 // TestExpiryAndCancel checks the time to live and cancellation.
 func TestExpiryAndCancel(t *testing.T) {
 	st := New()
-	s := st.Create(owner("s", ""), "x", 1<<20, nil)
-	s.Append("", []byte("r"), true)
+	s := st.Create(owner("s", ""), "x", Limits{Memory: 1 << 20}, nil)
+	appendOK(t, s, "", []byte("r"), true)
 	s.Finish(20 * time.Millisecond)
 	for deadline := time.Now().Add(5 * time.Second); st.Get(s.ID) != nil; {
 		if time.Now().After(deadline) {
@@ -138,7 +143,7 @@ func TestExpiryAndCancel(t *testing.T) {
 	}
 
 	called := false
-	c := st.Create(owner("s", ""), "y", 1<<20, func() { called = true })
+	c := st.Create(owner("s", ""), "y", Limits{Memory: 1 << 20}, func() { called = true })
 	if st.Lookup(owner("s", ""), "y") != c || st.Lookup(owner("t", ""), "y") != nil {
 		t.Fatal("lookup by owner and request")
 	}
@@ -149,7 +154,7 @@ func TestExpiryAndCancel(t *testing.T) {
 		t.Fatalf("after cancel: %+v", b)
 	}
 	c.Finish(time.Hour) // the producer still finishes; nothing comes back
-	if n, r, _ := st.Stats(); n != 0 || r != 0 {
+	if n, r, _, _ := st.Stats(); n != 0 || r != 0 {
 		t.Fatalf("stats after cancel: %d streams, %d running", n, r)
 	}
 }
@@ -158,7 +163,7 @@ func TestExpiryAndCancel(t *testing.T) {
 // each one, up to maxQueued, in order; and that a comment replaces them.
 func TestProgressQueues(t *testing.T) {
 	st := New()
-	s := st.Create(owner("s", ""), "q", 1<<20, nil)
+	s := st.Create(owner("s", ""), "q", Limits{Memory: 1 << 20}, nil)
 	s.Comment([]byte("keepalive"))
 	for i := 0; i < maxQueued+3; i++ {
 		s.Progress([]byte{byte('a' + i)})
@@ -188,19 +193,29 @@ func TestProgressQueues(t *testing.T) {
 // that failed to load) never change each other's limit.
 func TestLimitIsTheCreators(t *testing.T) {
 	st := New()
-	old := st.Create(owner("s", ""), "old", 1000, nil)
-	old.Append("", make([]byte, 300), true)
+	old := st.Create(owner("s", ""), "old", Limits{Memory: 1000}, nil)
+	appendOK(t, old, "", make([]byte, 300), true)
 	old.Finish(time.Hour)
-	roomy := st.Create(owner("s", ""), "roomy", 1<<20, nil)
-	roomy.Append("", make([]byte, 2000), true)
+	roomy := st.Create(owner("s", ""), "roomy", Limits{Memory: 1 << 20}, nil)
+	appendOK(t, roomy, "", make([]byte, 2000), true)
 	if st.Get(old.ID) == nil {
 		t.Fatal("a stream with a large limit evicted another under a small one")
 	}
-	tight := st.Create(owner("s", ""), "tight", 1000, nil)
-	tight.Append("", make([]byte, 10), false)
+	tight := st.Create(owner("s", ""), "tight", Limits{Memory: 1000}, nil)
+	appendOK(t, tight, "", make([]byte, 10), false)
 	if st.Get(old.ID) != nil {
 		t.Fatal("a stream with a small limit did not make room")
 	}
 	roomy.Finish(0)
 	tight.Finish(0)
+}
+
+// appendOK appends a durable event to s and fails the test on an error.
+func appendOK(t *testing.T, s *Stream, name string, data []byte, final bool) uint64 {
+	t.Helper()
+	seq, err := s.Append(name, data, final)
+	if err != nil {
+		t.Fatalf("append: %v", err)
+	}
+	return seq
 }
