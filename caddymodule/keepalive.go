@@ -27,9 +27,10 @@ func init() {
 }
 
 // heldCalls counts the calls held by every mcp_keepalive handler of the
-// process, and heldStreams keeps their events for clients that reconnect.
-// They live at package level so that a config reload, which replaces the
-// handlers while their calls are still held, loses nothing.
+// process, on either transport, and heldStreams keeps their events for
+// clients that reconnect. They live at package level so that a config
+// reload, which replaces the handlers while their calls are still held,
+// loses nothing.
 var (
 	heldCalls   keepalive.Slots
 	heldIndex   = hold.NewIndex()
@@ -186,20 +187,9 @@ func (k *KeepAlive) Provision(ctx caddy.Context) error {
 	k.core = hold.New(cfg, &heldCalls, heldIndex, heldStreams, ctx.Logger())
 	k.core.Observer = metricsObserver{}
 	k.core.Detach = detachVars
-	k.tracker = legacy.New(legacyConfig(cfg), legacySessions, ctx.Logger())
+	k.tracker = legacy.New(cfg, &heldCalls, legacySessions, ctx.Logger())
+	k.tracker.Observer = metricsObserver{}
 	return nil
-}
-
-// legacyConfig returns the configuration of the legacy transport's tracker,
-// taken from the held-call engine's.
-func legacyConfig(cfg keepalive.Config) legacy.Config {
-	return legacy.Config{
-		Tools:       cfg.Tools,
-		Interval:    cfg.Interval,
-		Progress:    cfg.Progress,
-		MaxDuration: cfg.MaxDuration,
-		MaxBody:     cfg.MaxRequestBody,
-	}
 }
 
 // Validate checks the configuration.

@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
 // sseTransport makes call.mjs use the TypeScript SDK's SSEClientTransport,
@@ -96,7 +101,7 @@ func TestLegacyLongCallSurvivesClientTimers(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := c.waitLog(ctx, "legacy call finished", `"tool":"sleep"`, `"outcome":"response"`); err != nil {
+		if _, err := c.waitLog(ctx, "held call finished", `"tool":"sleep"`, `"outcome":"response"`, `"transport":"legacy"`); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -246,4 +251,139 @@ func tsRun(t *testing.T, cfg map[string]any) legacyOutput {
 		t.Logf("ts client stderr:\n%s", stderr)
 	}
 	return o
+}
+
+// maxHeldOneSite is keepAliveSite with room for one held call.
+const maxHeldOneSite = `
+	mcp_keepalive {
+		grace 500ms
+		interval 1s
+		max_held 1
+	}
+	reverse_proxy {upstream} {
+		header_up Host {upstream_hostport}
+	}`
+
+// TestLegacyMaxHeld checks max_held on the legacy transport: while one
+// legacy call is pending, a tools/call of another session is refused with
+// 503 and a JSON-RPC error for its id, and never reaches the server, while
+// the first completes and is counted in the metrics.
+func TestLegacyMaxHeld(t *testing.T) {
+	up := startLegacyUpstream(t)
+	c := startCaddy(t, up.HostPort, maxHeldOneSite)
+	const ms = 4000
+	var first callOutcome
+	t.Run("calls", func(t *testing.T) {
+		t.Run("first", func(t *testing.T) {
+			t.Parallel()
+			first = tsCall(t, c.URL+"/sse", "sleep", map[string]any{"ms": ms}, sseTransport)
+		})
+		t.Run("second", func(t *testing.T) {
+			t.Parallel()
+			deadline := time.Now().Add(20 * time.Second)
+			for metric(t, c, "caddy_mcp_keepalive_calls_held") != 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("the first call was never held")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			status, body := legacyPost(t, c.URL+"/sse",
+				`{"jsonrpc":"2.0","id":"second","method":"tools/call","params":{"name":"sleep","arguments":{"ms":1}}}`)
+			var m struct {
+				ID    string `json:"id"`
+				Error struct {
+					Code    int    `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			if status != http.StatusServiceUnavailable || json.Unmarshal(body, &m) != nil ||
+				m.ID != "second" || m.Error.Code != -32000 || !strings.Contains(m.Error.Message, "too many calls") {
+				t.Fatalf("the second call got %d %s", status, body)
+			}
+		})
+	})
+	if t.Failed() {
+		return
+	}
+	if want := fmt.Sprintf("slept %d ms", ms); !first.OK || first.IsError || first.Text != want {
+		t.Fatalf("the first call failed after %v: %s (result %q)", first.Elapsed, first.Err, first.Text)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A call's log line comes after its metrics are counted.
+	if _, err := c.waitLog(ctx, "held call finished", `"outcome":"response"`, `"transport":"legacy"`); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.countLogs("held call refused: too many held calls", `"transport":"legacy"`); n != 1 {
+		t.Errorf("%d refusal log lines", n)
+	}
+	if n := c.countLogs("held call finished"); n != 1 {
+		t.Errorf("%d calls finished, want 1 (the refused one never started)", n)
+	}
+	for name, want := range map[string]float64{
+		`caddy_mcp_keepalive_calls_finished_total{outcome="response"}`: 1,
+		`caddy_mcp_keepalive_calls_held`:                               0,
+	} {
+		if v := metric(t, c, name); v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
+	}
+	if v := metric(t, c, `caddy_mcp_keepalive_keepalives_total{kind="progress"}`); v < 2 {
+		t.Errorf("%v progress keep-alives counted", v)
+	}
+}
+
+// legacyPost opens a legacy session at sseURL, as a client without an SDK
+// would, POSTs body to the URL its endpoint event names and returns the
+// POST's status and body. The session is closed before it returns.
+func legacyPost(t *testing.T, sseURL, body string) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sseURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var dec sse.Decoder
+	endpoint := ""
+	buf := make([]byte, 4096)
+	for endpoint == "" {
+		n, err := resp.Body.Read(buf)
+		dec.Feed(buf[:n], func(ev sse.Event) {
+			if ev.Name == "endpoint" && endpoint == "" {
+				endpoint = ev.Data
+			}
+		})
+		if err != nil && endpoint == "" {
+			t.Fatalf("no endpoint event: %v", err)
+		}
+	}
+	u, err := url.Parse(sseURL)
+	if err == nil {
+		u, err = u.Parse(endpoint)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Header.Set("Content-Type", "application/json")
+	presp, err := http.DefaultClient.Do(post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer presp.Body.Close()
+	b, err := io.ReadAll(presp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return presp.StatusCode, b
 }

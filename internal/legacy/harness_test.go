@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
@@ -24,8 +25,8 @@ func TestMain(m *testing.M) {
 }
 
 // testConfig is a config with short times for tests.
-func testConfig() Config {
-	cfg := DefaultConfig()
+func testConfig() keepalive.Config {
+	cfg := keepalive.DefaultConfig()
 	cfg.Interval = 20 * time.Millisecond
 	return cfg
 }
@@ -130,6 +131,8 @@ type fixture struct {
 	t      *testing.T
 	tr     *Tracker
 	reg    *Registry
+	slots  *keepalive.Slots
+	obs    *recorder
 	srv    *httptest.Server
 	client *http.Client
 	logs   *observer.ObservedLogs
@@ -138,14 +141,15 @@ type fixture struct {
 }
 
 // newFixture starts a server with a Tracker for cfg in front of next.
-func newFixture(t *testing.T, cfg Config, next Next) *fixture {
+func newFixture(t *testing.T, cfg keepalive.Config, next keepalive.Next) *fixture {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	f := &fixture{t: t, reg: NewRegistry(), logs: logs, served: make(chan struct{}, 64)}
-	f.tr = New(cfg, f.reg, zap.New(core))
+	f := &fixture{t: t, reg: NewRegistry(), slots: new(keepalive.Slots), obs: new(recorder), logs: logs, served: make(chan struct{}, 64)}
+	f.tr = New(cfg, f.slots, f.reg, zap.New(core))
+	f.tr.Observer = f.obs
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { f.served <- struct{}{} }()
 		handled, err := f.tr.ServeHTTP(w, r, next)
@@ -168,18 +172,66 @@ func newFixture(t *testing.T, cfg Config, next Next) *fixture {
 // post sends a JSON-RPC message to a message URL, relative to the server.
 func (f *fixture) post(path, body string) *http.Response {
 	f.t.Helper()
+	resp, _ := f.postBody(path, body)
+	return resp
+}
+
+// postBody is post that also returns the response's body. It may be called
+// from any goroutine.
+func (f *fixture) postBody(path, body string) (*http.Response, []byte) {
 	req, err := http.NewRequest(http.MethodPost, f.srv.URL+path, strings.NewReader(body))
 	if err != nil {
-		f.t.Fatal(err)
+		panic(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		f.t.Fatal(err)
+		panic(err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp
+	return resp, b
+}
+
+// recorder is an Observer that keeps what it was told.
+type recorder struct {
+	mu         sync.Mutex
+	finished   []string
+	keepAlives map[string]int
+}
+
+// Finished records the outcome.
+func (o *recorder) Finished(outcome string, _ time.Duration) {
+	o.mu.Lock()
+	o.finished = append(o.finished, outcome)
+	o.mu.Unlock()
+}
+
+// KeepAlive counts the kind.
+func (o *recorder) KeepAlive(kind string) {
+	o.mu.Lock()
+	if o.keepAlives == nil {
+		o.keepAlives = map[string]int{}
+	}
+	o.keepAlives[kind]++
+	o.mu.Unlock()
+}
+
+// Replayed does nothing: the legacy transport has no resumption.
+func (o *recorder) Replayed(string) {}
+
+// outcomes returns the outcomes reported so far, in order, joined by commas.
+func (o *recorder) outcomes() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return strings.Join(o.finished, ",")
+}
+
+// keepAliveCount returns how many keep-alives of kind were reported.
+func (o *recorder) keepAliveCount(kind string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.keepAlives[kind]
 }
 
 // clientStream is a GET stream as a client reads it: its raw bytes and its

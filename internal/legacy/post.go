@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
 
@@ -17,43 +18,53 @@ import (
 // a kept-alive tool becomes pending before the upstream sees it (so that its
 // response cannot pass first), and stops being pending if the upstream does
 // not accept the POST; a notifications/cancelled ends the call it names.
-func (t *Tracker) servePost(w http.ResponseWriter, r *http.Request, s *session, next Next) error {
+func (t *Tracker) servePost(w http.ResponseWriter, r *http.Request, s *session, next keepalive.Next) error {
 	if !mcpmsg.IsMediaType(r.Header.Get("Content-Type"), "application/json") {
 		return next(w, r)
 	}
-	body, whole, err := peekBody(r, t.cfg.MaxBody)
+	body, whole, err := peekBody(r, t.cfg.MaxRequestBody)
 	if err != nil {
-		return fmt.Errorf("reading request body: %w", err)
+		return &keepalive.RequestBodyError{Err: err}
 	}
 	if !whole {
-		t.log.Debug("legacy message not inspected: body too large", zap.Int64("max_request_body", t.cfg.MaxBody))
+		t.log.Debug("legacy message not inspected: body too large", zap.Int64("max_request_body", t.cfg.MaxRequestBody))
 		return next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)
 	switch {
 	case err != nil:
 		return next(w, r)
-	case msg.IsToolCall() && t.cfg.holds(msg.Tool):
+	case msg.IsToolCall() && t.cfg.Holds(msg.Tool):
 		return t.postCall(w, r, s, &msg, next)
 	case msg.Method == mcpmsg.MethodCancelled && msg.RequestID != nil:
-		s.endID(msg.RequestID, OutcomeCancelled)
+		s.endID(msg.RequestID, keepalive.OutcomeCancelled)
 	}
 	return next(w, r)
 }
 
-// postCall makes a tools/call pending for the length of its POST and after,
-// unless the upstream refuses the POST.
-func (t *Tracker) postCall(w http.ResponseWriter, r *http.Request, s *session, msg *mcpmsg.Message, next Next) error {
-	c := &call{id: msg.ID, tool: msg.Tool, token: msg.ProgressToken, start: time.Now()}
+// postCall makes a tools/call pending, holding one of the shared slots, for
+// the length of its POST and after, unless the upstream refuses the POST.
+// Over max_held the call is refused, 503 with a JSON-RPC error, and the
+// upstream never sees it.
+func (t *Tracker) postCall(w http.ResponseWriter, r *http.Request, s *session, msg *mcpmsg.Message, next keepalive.Next) error {
+	if !t.slots.Acquire(t.cfg.MaxHeld) {
+		t.log.Warn("held call refused: too many held calls",
+			zap.String("tool", msg.Tool), zap.Int("max_held", t.cfg.MaxHeld), zap.String("transport", "legacy"))
+		keepalive.WriteError(w, http.StatusServiceUnavailable, msg.ID, mcpmsg.CodeServerBusy, keepalive.BusyMessage)
+		return nil
+	}
+	c := &call{Call: keepalive.NewCall(msg, time.Now()), t: t}
 	if !s.add(c) {
+		// The stream closed: the call was never pending.
+		t.slots.Release()
 		return next(w, r)
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	ok := false
+	cause := "the upstream handler panicked"
 	defer func() {
 		// Also when next panics: a call whose POST broke gets no response.
-		if !ok {
-			s.end(c, OutcomePostFailed)
+		if cause != "" {
+			s.end(c, keepalive.OutcomeUpstreamError, cause)
 		}
 	}()
 	err := next(sw, r)
@@ -61,7 +72,14 @@ func (t *Tracker) postCall(w http.ResponseWriter, r *http.Request, s *session, m
 	if status == 0 {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
 	}
-	ok = err == nil && status >= 200 && status <= 299
+	switch {
+	case err != nil:
+		cause = "the POST of the call failed before the upstream accepted it"
+	case status < 200 || status > 299:
+		cause = fmt.Sprintf("the upstream answered the POST of the call %d %s", status, http.StatusText(status))
+	default:
+		cause = ""
+	}
 	return err
 }
 

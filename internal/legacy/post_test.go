@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/zap"
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 )
 
 // recordNext is a next handler that records the body it got and answers
 // with status.
-func recordNext(status int, got *[]byte) Next {
+func recordNext(status int, got *[]byte) keepalive.Next {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		*got, _ = io.ReadAll(r.Body)
 		w.WriteHeader(status)
@@ -22,16 +22,16 @@ func recordNext(status int, got *[]byte) Next {
 }
 
 // trackerWithSession returns a Tracker whose registry has an open session.
-func trackerWithSession(cfg Config) (*Tracker, *session) {
-	tr := New(cfg, nil, nil)
-	s := newSession("abc", zap.NewNop())
+func trackerWithSession(cfg keepalive.Config) (*Tracker, *session) {
+	tr := New(cfg, nil, nil, nil)
+	s := newSession("abc")
 	tr.reg.add(s)
 	return tr, s
 }
 
 func TestPostBodyUnchanged(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.MaxBody = 128
+	cfg := keepalive.DefaultConfig()
+	cfg.MaxRequestBody = 128
 	for name, body := range map[string]string{
 		"tools/call":          toolCall(`1`, "sleep", `"t"`),
 		"over max body":       toolCall(`1`, "sleep", `"`+strings.Repeat("x", 200)+`"`),
@@ -59,7 +59,7 @@ func TestPostBodyUnchanged(t *testing.T) {
 }
 
 func TestPostNotHandled(t *testing.T) {
-	tr, _ := trackerWithSession(DefaultConfig())
+	tr, _ := trackerWithSession(keepalive.DefaultConfig())
 	for _, target := range []string{"/messages?sessionId=other", "/messages", "/mcp?session=abc"} {
 		r := httptest.NewRequest("POST", target, strings.NewReader(toolCall(`1`, "sleep", "")))
 		r.Header.Set("Content-Type", "application/json")
@@ -70,7 +70,7 @@ func TestPostNotHandled(t *testing.T) {
 }
 
 func TestPostOtherContentType(t *testing.T) {
-	tr, s := trackerWithSession(DefaultConfig())
+	tr, s := trackerWithSession(keepalive.DefaultConfig())
 	r := httptest.NewRequest("POST", "/messages?session_id=abc", strings.NewReader(toolCall(`1`, "sleep", "")))
 	r.Header.Set("Content-Type", "text/plain")
 	var got []byte
@@ -80,13 +80,13 @@ func TestPostOtherContentType(t *testing.T) {
 }
 
 func TestPostFailures(t *testing.T) {
-	for name, next := range map[string]Next{
+	for name, next := range map[string]keepalive.Next{
 		"error": func(w http.ResponseWriter, r *http.Request) error { return errors.New("refused") },
 		"500":   func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(500); return nil },
 		"panic": func(w http.ResponseWriter, r *http.Request) error { panic(http.ErrAbortHandler) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			tr, s := trackerWithSession(DefaultConfig())
+			tr, s := trackerWithSession(keepalive.DefaultConfig())
 			r := httptest.NewRequest("POST", "/messages?sessionId=abc", strings.NewReader(toolCall(`1`, "sleep", "")))
 			r.Header.Set("Content-Type", "application/json")
 			func() {
@@ -100,12 +100,15 @@ func TestPostFailures(t *testing.T) {
 			if s.pending() != 0 {
 				t.Fatal("the call of a failed POST is pending")
 			}
+			if n := tr.slots.Held(); n != 0 {
+				t.Fatalf("%d slots held after a failed POST", n)
+			}
 		})
 	}
 }
 
 func TestPostWroteNothingCountsAsAccepted(t *testing.T) {
-	tr, s := trackerWithSession(DefaultConfig())
+	tr, s := trackerWithSession(keepalive.DefaultConfig())
 	r := httptest.NewRequest("POST", "/messages?sessionId=abc", strings.NewReader(toolCall(`1`, "sleep", "")))
 	r.Header.Set("Content-Type", "application/json")
 	_, _ = tr.ServeHTTP(httptest.NewRecorder(), r, func(http.ResponseWriter, *http.Request) error { return nil })
@@ -120,7 +123,7 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("broken") }
 
 func TestPostBodyReadError(t *testing.T) {
-	tr, _ := trackerWithSession(DefaultConfig())
+	tr, _ := trackerWithSession(keepalive.DefaultConfig())
 	r := httptest.NewRequest("POST", "/messages?sessionId=abc", errReader{})
 	r.Header.Set("Content-Type", "application/json")
 	handled, err := tr.ServeHTTP(httptest.NewRecorder(), r, nil)

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
@@ -35,8 +36,7 @@ type pump struct {
 	w    http.ResponseWriter
 	rc   *http.ResponseController
 	sess *session
-	cfg  *Config
-	log  *zap.Logger
+	t    *Tracker // the config, observer and log
 
 	segs chan segment  // from the relay, one at a time
 	acks chan error    // to the relay, one per segment
@@ -47,10 +47,11 @@ type pump struct {
 	err  error // that failure
 }
 
-// newPump returns a pump for the session's stream; run starts it.
-func newPump(w http.ResponseWriter, rc *http.ResponseController, s *session, cfg *Config, log *zap.Logger) *pump {
+// newPump returns a pump for the session's stream, opened by t; run starts
+// it.
+func newPump(w http.ResponseWriter, rc *http.ResponseController, s *session, t *Tracker) *pump {
 	return &pump{
-		w: w, rc: rc, sess: s, cfg: cfg, log: log,
+		w: w, rc: rc, sess: s, t: t,
 		segs: make(chan segment),
 		acks: make(chan error),
 		quit: make(chan struct{}),
@@ -79,7 +80,7 @@ func (p *pump) stop() {
 // its first tick one interval after the first of them.
 func (p *pump) run() {
 	defer close(p.done)
-	ticker := time.NewTicker(p.cfg.Interval)
+	ticker := time.NewTicker(p.t.cfg.Interval)
 	ticker.Stop()
 	defer ticker.Stop()
 	var tick <-chan time.Time
@@ -95,7 +96,7 @@ func (p *pump) run() {
 		}
 		switch pending := p.sess.pending() > 0; {
 		case pending && tick == nil:
-			ticker.Reset(p.cfg.Interval)
+			ticker.Reset(p.t.cfg.Interval)
 			tick = ticker.C
 		case !pending && tick != nil:
 			ticker.Stop()
@@ -132,7 +133,7 @@ func (p *pump) inspect(ev *sse.Event) []byte {
 	}
 	switch {
 	case m.IsResponse():
-		p.sess.endID(m.ID, OutcomeResponse)
+		p.sess.endID(m.ID, keepalive.OutcomeResponse)
 	case m.Method == mcpmsg.MethodProgress && m.ProgressToken != nil:
 		pp, err := mcpmsg.ParseProgress(m.Params)
 		if err != nil {
@@ -140,8 +141,7 @@ func (p *pump) inspect(ev *sse.Event) []byte {
 		}
 		if shifted := p.sess.upstreamProgress(&pp); shifted != nil {
 			var b bytes.Buffer
-			_, _ = sse.WriteEvent(&b, sse.Event{ID: ev.ID, Name: ev.Name,
-				Data: string(mcpmsg.Progress(shifted.Token, shifted.Progress, shifted.Total, shifted.Message))})
+			_, _ = sse.WriteEvent(&b, sse.Event{ID: ev.ID, Name: ev.Name, Data: string(shifted)})
 			return b.Bytes()
 		}
 	}
@@ -149,21 +149,27 @@ func (p *pump) inspect(ev *sse.Event) []byte {
 }
 
 // keepAlive sends one keep-alive: a progress notification for each pending
-// call that gets one, or else a comment line.
+// call that gets one, or else a comment line, unless the upstream's own
+// progress kept the stream busy since the last one.
 func (p *pump) keepAlive() {
-	notes, pending := p.sess.keepAlive(p.cfg.Progress, p.cfg.MaxDuration)
-	if !pending {
-		return
+	notes, upstream, pending := p.sess.keepAlive(p.t.cfg.Progress, p.t.cfg.MaxDuration)
+	switch {
+	case !pending:
+	case len(notes) > 0:
+		var b bytes.Buffer
+		for _, n := range notes {
+			_, _ = sse.WriteEvent(&b, sse.Event{Name: "message", Data: string(n)})
+		}
+		if p.write(b.Bytes()) == nil {
+			for range notes {
+				p.t.Observer.KeepAlive("progress")
+			}
+		}
+	case !upstream:
+		if p.write([]byte(keepAliveComment)) == nil {
+			p.t.Observer.KeepAlive("comment")
+		}
 	}
-	if len(notes) == 0 {
-		_ = p.write([]byte(keepAliveComment))
-		return
-	}
-	var b bytes.Buffer
-	for _, n := range notes {
-		_, _ = sse.WriteEvent(&b, sse.Event{Name: "message", Data: string(n)})
-	}
-	_ = p.write(b.Bytes())
 }
 
 // write writes b to the client and flushes it. Once a write has failed the
@@ -178,7 +184,7 @@ func (p *pump) write(b []byte) error {
 	}
 	if err != nil {
 		p.gone, p.err = true, fmt.Errorf("writing to the client: %w", err)
-		p.log.Debug("legacy stream write failed", zap.Error(err))
+		p.t.log.Debug("legacy stream write failed", zap.Error(err))
 	}
 	return p.err
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
@@ -134,7 +135,7 @@ func TestLegacyProgressInjected(t *testing.T) {
 	if f.reg.lookup(id).pending() != 0 {
 		t.Fatal("the call is still pending")
 	}
-	if n := f.logs.FilterMessage("legacy call finished").Len(); n != 1 {
+	if n := f.logs.FilterMessage("held call finished").Len(); n != 1 {
 		t.Fatalf("%d log lines", n)
 	}
 }
@@ -314,7 +315,7 @@ func TestLegacyPostFailedEndsCall(t *testing.T) {
 	if n := f.reg.lookup(id).pending(); n != 0 {
 		t.Fatalf("%d calls pending", n)
 	}
-	if n := f.logs.FilterMessage("legacy call finished").FilterFieldKey("outcome").All(); len(n) != 1 || n[0].ContextMap()["outcome"] != OutcomePostFailed {
+	if n := f.logs.FilterMessage("held call finished").FilterFieldKey("outcome").All(); len(n) != 1 || n[0].ContextMap()["outcome"] != keepalive.OutcomeUpstreamError {
 		t.Fatalf("log %+v", n)
 	}
 }
@@ -333,8 +334,11 @@ func TestLegacyMaxDuration(t *testing.T) {
 	if evs := cs.quiet(4 * cfg.Interval); len(evs) != 0 {
 		t.Fatalf("events after max_duration: %+v", evs)
 	}
-	if n := f.logs.FilterMessage("legacy call finished").All(); len(n) != 1 || n[0].ContextMap()["outcome"] != OutcomeMaxDuration {
+	if n := f.logs.FilterMessage("held call finished").All(); len(n) != 1 || n[0].ContextMap()["outcome"] != keepalive.OutcomeTimeout {
 		t.Fatalf("log %+v", n)
+	}
+	if got := f.obs.outcomes(); got != keepalive.OutcomeTimeout || f.slots.Held() != 0 {
+		t.Fatalf("observed %s, %d slots held", got, f.slots.Held())
 	}
 }
 

@@ -7,26 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
-)
-
-// Outcomes of a pending call, as logged.
-const (
-	// OutcomeResponse: the upstream's response to the call passed down the
-	// session's stream.
-	OutcomeResponse = "response"
-	// OutcomeCancelled: the client sent notifications/cancelled for it.
-	OutcomeCancelled = "cancelled"
-	// OutcomeStreamClosed: the session's stream closed first.
-	OutcomeStreamClosed = "stream_closed"
-	// OutcomePostFailed: the upstream did not accept the POST that carried
-	// the call.
-	OutcomePostFailed = "post_failed"
-	// OutcomeReplaced: the client sent another call with the same id.
-	OutcomeReplaced = "replaced"
-	// OutcomeMaxDuration: the call was kept alive for max_duration, and no
-	// longer.
-	OutcomeMaxDuration = "max_duration"
 )
 
 // Registry holds the open legacy sessions by session id. It is meant to live
@@ -76,8 +58,7 @@ func (r *Registry) lookup(id string) *session {
 // session is one legacy session: its stream's owner reads and ends its
 // pending calls, the POSTs to its message URL add and cancel them.
 type session struct {
-	id  string // never logged: it is what a client needs to post into the session
-	log *zap.Logger
+	id string // never logged: it is what a client needs to post into the session
 
 	// changed (capacity 1) tells the stream's loop that calls were added or
 	// removed.
@@ -88,18 +69,25 @@ type session struct {
 	closed bool    // the stream ended: no call is added any more
 }
 
-// call is one pending tools/call of a session.
+// call is one pending tools/call of a session, with the Tracker that took
+// it: the one whose slot it holds and that reports its end.
 type call struct {
-	id    json.RawMessage // the request's id, as the client sent it
-	token json.RawMessage // params._meta.progressToken, or nil
-	tool  string
-	start time.Time
-	prog  mcpmsg.ProgressSeq // guarded by the session's mu
+	*keepalive.Call // guarded by the session's mu
+	t               *Tracker
+}
+
+// finish reports the end of c, which has just stopped being pending, and
+// gives back its slot. It is called once for each call that was pending,
+// with the session's mu held.
+func (c *call) finish(outcome, cause string) {
+	c.t.slots.Release()
+	c.t.Observer.Finished(outcome, time.Since(c.Start))
+	keepalive.LogFinished(c.t.log, c.Call, outcome, cause, zap.String("transport", "legacy"))
 }
 
 // newSession returns an open session with no calls.
-func newSession(id string, log *zap.Logger) *session {
-	return &session{id: id, log: log, changed: make(chan struct{}, 1)}
+func newSession(id string) *session {
+	return &session{id: id, changed: make(chan struct{}, 1)}
 }
 
 // signal wakes the stream's loop.
@@ -110,8 +98,9 @@ func (s *session) signal() {
 	}
 }
 
-// add makes c pending. A pending call with the same id is replaced. It
-// reports false, adding nothing, once the session's stream has closed.
+// add makes c pending. A pending call with the same id is replaced: it ends
+// as cancelled. It reports false, adding nothing, once the session's stream
+// has closed.
 func (s *session) add(c *call) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,9 +108,9 @@ func (s *session) add(c *call) bool {
 		return false
 	}
 	for i, old := range s.calls {
-		if mcpmsg.SameID(old.id, c.id) {
+		if mcpmsg.SameID(old.ID, c.ID) {
 			s.calls = append(s.calls[:i], s.calls[i+1:]...)
-			s.logEnd(old, OutcomeReplaced)
+			old.finish(keepalive.OutcomeCancelled, "replaced")
 			break
 		}
 	}
@@ -143,8 +132,8 @@ func (s *session) endID(id json.RawMessage, outcome string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, c := range s.calls {
-		if mcpmsg.SameID(c.id, id) {
-			s.removeAt(i, outcome)
+		if mcpmsg.SameID(c.ID, id) {
+			s.removeAt(i, outcome, "")
 			return true
 		}
 	}
@@ -152,85 +141,76 @@ func (s *session) endID(id json.RawMessage, outcome string) bool {
 }
 
 // end ends c, if it is still pending.
-func (s *session) end(c *call, outcome string) {
+func (s *session) end(c *call, outcome, cause string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, p := range s.calls {
 		if p == c {
-			s.removeAt(i, outcome)
+			s.removeAt(i, outcome, cause)
 			return
 		}
 	}
 }
 
-// close ends every pending call and refuses new ones.
-func (s *session) close() {
+// close ends every pending call with the outcome and refuses new ones.
+func (s *session) close(outcome, cause string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
 	for _, c := range s.calls {
-		s.logEnd(c, OutcomeStreamClosed)
+		c.finish(outcome, cause)
 	}
 	s.calls = nil
 }
 
 // removeAt removes the call at i; s.mu must be held.
-func (s *session) removeAt(i int, outcome string) {
+func (s *session) removeAt(i int, outcome, cause string) {
 	c := s.calls[i]
 	s.calls = append(s.calls[:i], s.calls[i+1:]...)
-	s.logEnd(c, outcome)
+	c.finish(outcome, cause)
 	s.signal()
-}
-
-// logEnd logs the end of a pending call.
-func (s *session) logEnd(c *call, outcome string) {
-	s.log.Info("legacy call finished",
-		zap.String("tool", c.tool),
-		zap.ByteString("id", c.id),
-		zap.Duration("duration", time.Since(c.start)),
-		zap.String("outcome", outcome))
 }
 
 // upstreamProgress passes the upstream's own progress notification for a
 // pending call's token through the call's progress state. It returns the
-// params to send instead when the values had to be shifted, and nil when the
-// notification may pass unchanged (also when no pending call has the token).
-func (s *session) upstreamProgress(pp *mcpmsg.ProgressParams) *mcpmsg.ProgressParams {
+// notification to send instead when the values had to be shifted, and nil
+// when the upstream's may pass unchanged (also when no pending call has the
+// token).
+func (s *session) upstreamProgress(pp *mcpmsg.ProgressParams) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.calls {
-		if c.token != nil && mcpmsg.SameID(c.token, pp.Token) {
-			if c.prog.FromUpstream(pp) {
-				return pp
-			}
-			return nil
+		if c.HasToken(pp.Token) {
+			return c.FromUpstream(pp)
 		}
 	}
 	return nil
 }
 
-// keepAlive returns the progress notifications of one keep-alive: one for
-// each pending call with a token whose upstream sent no progress of its own
-// since the last keep-alive, when progress is on. It ends the calls pending
-// for longer than maxDuration first. It reports whether any call is pending.
-func (s *session) keepAlive(progressOn bool, maxDuration time.Duration) (notes [][]byte, pending bool) {
+// keepAlive ends the calls pending for maxDuration or longer, then returns
+// what one keep-alive of the others is: a progress notification for each
+// call with a token whose upstream sent no progress of its own since the
+// last keep-alive, when progress is on. upstream tells whether some
+// upstream did send progress since then (which kept the bytes flowing), and
+// pending whether any call is still pending.
+func (s *session) keepAlive(progressOn bool, maxDuration time.Duration) (notes [][]byte, upstream, pending bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
 	for i := 0; i < len(s.calls); {
-		if now.Sub(s.calls[i].start) >= maxDuration {
-			s.removeAt(i, OutcomeMaxDuration)
+		if s.calls[i].Expired(maxDuration, now) {
+			s.removeAt(i, keepalive.OutcomeTimeout,
+				"the call ran longer than max_duration "+maxDuration.String()+" and gets no more keep-alives")
 			continue
 		}
 		i++
 	}
 	for _, c := range s.calls {
-		if c.token != nil && progressOn && !c.prog.Upstream {
-			elapsed := now.Sub(c.start).Round(time.Second)
-			notes = append(notes, mcpmsg.Progress(c.token, c.prog.Invent(), nil,
-				c.tool+": running for "+elapsed.String()))
+		note, up := c.Tick(progressOn, now)
+		upstream = upstream || up
+		if note != nil {
+			notes = append(notes, note)
 		}
-		c.prog.Upstream = false
 	}
-	return notes, len(s.calls) > 0
+	return notes, upstream, len(s.calls) > 0
 }

@@ -7,9 +7,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-stata/caddy-stata/internal/sse"
-
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
+	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
 // maxDetect is how many bytes of a stream's first event are held back while
@@ -25,13 +25,18 @@ const (
 )
 
 // serveStream passes a GET to next with a writer that watches the answer,
-// and cleans up after it: the session's pending calls are dropped, and the
-// pump is stopped before the request ends.
-func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request, next Next) error {
+// and cleans up after it: the pump is stopped and the session's pending calls
+// are ended before the request ends.
+func (t *Tracker) serveStream(w http.ResponseWriter, r *http.Request, next keepalive.Next) error {
 	rw := &relay{t: t, r: r, w: w, rc: http.NewResponseController(w)}
-	defer rw.close()
+	// This close does something only when next panics.
+	defer rw.close("the upstream handler panicked")
 	err := next(rw, r)
-	rw.close()
+	cause := "the upstream closed the stream"
+	if err != nil {
+		cause = "the upstream's stream failed"
+	}
+	rw.close(cause)
 	rw.writeRest()
 	return err
 }
@@ -153,9 +158,9 @@ func (rw *relay) detect() error {
 // pump, relays the endpoint (rewritten if it must be) and then the rest.
 func (rw *relay) startLegacy(ep endpoint, seg []byte, ev *sse.Event) error {
 	rw.mode = modeLegacy
-	rw.sess = newSession(ep.session, rw.t.log)
+	rw.sess = newSession(ep.session)
 	rw.t.reg.add(rw.sess)
-	rw.pump = newPump(rw.w, rw.rc, rw.sess, &rw.t.cfg, rw.t.log)
+	rw.pump = newPump(rw.w, rw.rc, rw.sess, rw.t)
 	go rw.pump.run()
 	rw.t.log.Debug("legacy session opened", zap.Bool("endpoint_rewritten", ep.rewritten))
 	if ep.rewritten {
@@ -209,22 +214,30 @@ func (rw *relay) FlushError() error {
 // Unwrap returns the client's writer, for http.ResponseController.
 func (rw *relay) Unwrap() http.ResponseWriter { return rw.w }
 
-// close ends the session and stops the pump; it may be called again.
-func (rw *relay) close() {
+// close stops the pump and ends the session; it may be called again. The
+// session's pending calls end as client_gone when the client went away
+// (its request was cancelled, or a write to it failed), and otherwise as
+// upstream_error with upstreamCause.
+func (rw *relay) close(upstreamCause string) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if rw.closed {
 		return
 	}
 	rw.closed = true
-	if rw.sess != nil {
-		rw.t.reg.remove(rw.sess)
-		rw.sess.close()
-		rw.t.log.Debug("legacy session closed")
-	}
 	if rw.pump != nil {
 		rw.pump.stop()
 	}
+	if rw.sess == nil {
+		return
+	}
+	rw.t.reg.remove(rw.sess)
+	if rw.r.Context().Err() != nil || rw.pump.gone {
+		rw.sess.close(keepalive.OutcomeClientGone, "")
+	} else {
+		rw.sess.close(keepalive.OutcomeUpstreamError, upstreamCause)
+	}
+	rw.t.log.Debug("legacy session closed")
 }
 
 // writeRest writes, once the pump has stopped, the bytes of an event the

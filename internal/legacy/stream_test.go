@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"go.uber.org/zap"
 )
 
@@ -176,7 +177,7 @@ func TestLegacyClientGone(t *testing.T) {
 	cs.until(isProgress)
 	cs.close()
 	waitFor(t, "the session to close", func() bool { return f.reg.Len() == 0 })
-	if n := f.logs.FilterMessage("legacy call finished").FilterField(zap.String("outcome", OutcomeStreamClosed)).Len(); n != 1 {
-		t.Fatalf("%d stream_closed log lines", n)
+	if n := f.logs.FilterMessage("held call finished").FilterField(zap.String("outcome", keepalive.OutcomeClientGone)).Len(); n != 1 {
+		t.Fatalf("%d client_gone log lines", n)
 	}
 }

@@ -6,6 +6,10 @@
 // tools/call requests POSTed to the session, and while any is pending
 // injects, between the upstream's events, notifications/progress for the
 // client's progress tokens or comment lines, until the response passes.
+//
+// What is kept alive, and how, is package keepalive's policy, shared with
+// the Streamable HTTP engine: its Config, its record of a pending call, its
+// outcomes, its cap on calls held at once and its Observer.
 package legacy
 
 import (
@@ -13,37 +17,45 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 )
-
-// Next is the rest of the handler chain, in the shape of Caddy's
-// caddyhttp.Handler.ServeHTTP.
-type Next func(http.ResponseWriter, *http.Request) error
 
 // Tracker finds legacy sessions among the requests it sees and keeps their
 // tool calls alive. It is safe for concurrent use; its sessions live in a
 // Registry that may outlive it.
 type Tracker struct {
-	cfg Config
-	reg *Registry
-	log *zap.Logger
+	// Observer is told of each finished call and each keep-alive. New sets
+	// keepalive.NopObserver; set it before the first request.
+	Observer keepalive.Observer
+
+	cfg   keepalive.Config
+	slots *keepalive.Slots
+	reg   *Registry
+	log   *zap.Logger
 }
 
-// New returns a Tracker for cfg, which must be valid, keeping its sessions in
-// reg (nil gives it a registry of its own).
-func New(cfg Config, reg *Registry, log *zap.Logger) *Tracker {
+// New returns a Tracker for cfg, which must be valid. Each pending call
+// holds one of slots, shared with every other handler that counts against
+// cfg.MaxHeld; the sessions are kept in reg. A nil slots or reg gives the
+// Tracker its own.
+func New(cfg keepalive.Config, slots *keepalive.Slots, reg *Registry, log *zap.Logger) *Tracker {
+	if slots == nil {
+		slots = new(keepalive.Slots)
+	}
 	if reg == nil {
 		reg = NewRegistry()
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Tracker{cfg: cfg, reg: reg, log: log}
+	return &Tracker{Observer: keepalive.NopObserver{}, cfg: cfg, slots: slots, reg: reg, log: log}
 }
 
 // ServeHTTP serves the requests of the legacy transport and reports whether
 // r was one; when it was not, it has done nothing and the caller serves r
-// itself. The requests it serves, each by passing it to next, are:
+// itself. The requests it serves, each by passing it to next unless it is
+// refused, are:
 //
 //   - a GET that accepts text/event-stream and carries neither
 //     Last-Event-ID nor Mcp-Session-Id: a possible session's stream. Its
@@ -51,10 +63,12 @@ func New(cfg Config, reg *Registry, log *zap.Logger) *Tracker {
 //     legacy session's stream;
 //   - a POST to the message URL of a session open here (a sessionId or
 //     session_id query naming it): its tools/call requests become pending
-//     calls, its notifications/cancelled end them.
+//     calls, its notifications/cancelled end them. A tools/call over
+//     max_held is refused, 503 with a JSON-RPC error.
 //
-// Errors are next's own, or the failure to read a POST's body.
-func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request, next Next) (handled bool, err error) {
+// Errors are next's own, or a *keepalive.RequestBodyError for a POST's body
+// that could not be read.
+func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepalive.Next) (handled bool, err error) {
 	switch r.Method {
 	case http.MethodGet:
 		if !isStreamGet(r.Header) {

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 )
 
 func TestTrackerLeavesOtherRequests(t *testing.T) {
-	tr := New(DefaultConfig(), nil, nil)
+	tr := New(keepalive.DefaultConfig(), nil, nil, nil)
 	for name, r := range map[string]*http.Request{
 		"get without accept":     httptest.NewRequest("GET", "/sse", nil),
 		"get for json":           withHeader(httptest.NewRequest("GET", "/mcp", nil), "Accept", "application/json"),

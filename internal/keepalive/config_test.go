@@ -1,10 +1,16 @@
-package legacy
+package keepalive
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 func TestConfigValidate(t *testing.T) {
 	if err := DefaultConfig().Validate(); err != nil {
@@ -12,9 +18,14 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for want, mutate := range map[string]func(*Config){
 		"tool pattern":     func(c *Config) { c.Tools = []string{"["} },
+		"grace":            func(c *Config) { c.Grace = -time.Second },
 		"interval":         func(c *Config) { c.Interval = 0 },
 		"max_duration":     func(c *Config) { c.MaxDuration = -time.Second },
-		"max_request_body": func(c *Config) { c.MaxBody = 0 },
+		"max_request_body": func(c *Config) { c.MaxRequestBody = 0 },
+		"max_held":         func(c *Config) { c.MaxHeld = 0 },
+		"poll_after needs": func(c *Config) { c.PollAfter, c.Resume = time.Second, 0 },
+		"retry":            func(c *Config) { c.Retry = 0 },
+		"store_limit":      func(c *Config) { c.StoreLimit = 0 },
 	} {
 		c := DefaultConfig()
 		mutate(&c)
@@ -26,13 +37,13 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigHolds(t *testing.T) {
 	c := DefaultConfig()
-	if !c.holds("anything") {
+	if !c.Holds("anything") {
 		t.Fatal("no patterns must hold every tool")
 	}
 	c.Tools = []string{"stata_*", "fit"}
 	for tool, want := range map[string]bool{"stata_run_file": true, "fit": true, "fitter": false, "sleep": false} {
-		if got := c.holds(tool); got != want {
-			t.Errorf("holds(%q) = %v", tool, got)
+		if got := c.Holds(tool); got != want {
+			t.Errorf("Holds(%q) = %v", tool, got)
 		}
 	}
 }
