@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"strconv"
 
 	"go.uber.org/zap"
 
@@ -31,7 +30,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, nex
 	}
 	msgs, invalid, err := mcpmsg.ParseBatch(body)
 	if errors.Is(err, mcpmsg.ErrEmptyBatch) {
-		writeError(w, http.StatusBadRequest, nil, mcpmsg.CodeInvalidRequest, "invalid request: empty batch")
+		keepalive.WriteError(w, http.StatusBadRequest, nil, mcpmsg.CodeInvalidRequest, "invalid request: empty batch")
 		return nil
 	}
 	if err != nil {
@@ -48,7 +47,7 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, nex
 		for i := range errs {
 			errs[i] = mcpmsg.ErrorResponse(nil, mcpmsg.CodeInvalidRequest, "invalid request: a batch member is not a JSON-RPC message")
 		}
-		writeJSONBody(w, http.StatusBadRequest, joinArray(errs))
+		keepalive.WriteJSON(w, http.StatusBadRequest, joinArray(errs))
 		return nil
 	}
 	held := false
@@ -69,9 +68,9 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, nex
 		h.log.Warn("held batch refused: too many held calls", zap.Int("max_held", h.cfg.MaxHeld))
 		errs := make([][]byte, len(reqs))
 		for i, req := range reqs {
-			errs[i] = mcpmsg.ErrorResponse(req.ID, mcpmsg.CodeServerBusy, "too many calls in progress, try again later")
+			errs[i] = mcpmsg.ErrorResponse(req.ID, mcpmsg.CodeServerBusy, keepalive.BusyMessage)
 		}
-		writeJSONBody(w, http.StatusServiceUnavailable, joinArray(errs))
+		keepalive.WriteJSON(w, http.StatusServiceUnavailable, joinArray(errs))
 		return nil
 	}
 	return h.hold(w, r, body, reqs, next)
@@ -80,12 +79,4 @@ func (h *Handler) batch(w http.ResponseWriter, r *http.Request, body []byte, nex
 // joinArray joins JSON values into a JSON array.
 func joinArray(values [][]byte) []byte {
 	return append(append([]byte{'['}, bytes.Join(values, []byte{','})...), ']')
-}
-
-// writeJSONBody answers with a JSON body and an HTTP status.
-func writeJSONBody(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -319,13 +318,8 @@ func (c *call) end() {
 		outcome = keepalive.OutcomeClientGone
 	}
 	c.h.Observer.Finished(outcome, time.Since(c.start))
-	c.h.log.Info("held call finished",
-		zap.String("tool", c.tools()),
-		zap.String("id", c.ids()),
+	keepalive.LogFinished(c.h.log, c.reqs, p.outcome, p.cause,
 		zap.String("stream", c.st.ID),
-		zap.Duration("duration", time.Since(c.start)),
-		zap.String("outcome", p.outcome),
-		zap.String("cause", p.cause),
 		zap.Bool("client_gone", clients == 0),
 		zap.Int64("upstream_bytes", c.total),
 		zap.Int("upstream_status", c.status),
@@ -414,26 +408,6 @@ func (c *call) passThrough() error {
 			zap.Int("status", status))
 	}
 	return c.err
-}
-
-// tools names the held call's tools, for the log.
-func (c *call) tools() string {
-	var names []string
-	for _, r := range c.reqs {
-		if r.Tool != "" {
-			names = append(names, r.Tool)
-		}
-	}
-	return strings.Join(names, ",")
-}
-
-// ids lists the held call's request ids, for the log.
-func (c *call) ids() string {
-	ids := make([]string, len(c.reqs))
-	for i, r := range c.reqs {
-		ids[i] = string(r.ID)
-	}
-	return strings.Join(ids, ",")
 }
 
 // commitHeaders answers the client with the headers of an event stream.

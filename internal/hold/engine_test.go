@@ -68,8 +68,7 @@ func TestResumeGapRefused(t *testing.T) {
 	cfg := testConfig()
 	cfg.Grace = 0
 	cfg.StoreLimit = 16 << 10
-	cfg.SpillAfter = 4 << 10
-	cfg.SpillLimit = 1 // nothing may spill: the store must drop events
+	cfg.SpillLimit = 1 // nothing may spill: over store_limit, the store must drop events
 	cfg.SpillDir = t.TempDir()
 	release, wrote := make(chan struct{}), make(chan struct{})
 	note := `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"` + strings.Repeat("x", 1000) + `"}}`

@@ -6,7 +6,6 @@ import (
 	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -84,7 +83,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 	}
 	body, err := readBody(r.Body, h.cfg.MaxRequestBody)
 	if errors.Is(err, errBodyTooLarge) {
-		writeError(w, http.StatusRequestEntityTooLarge, nil, mcpmsg.CodeInvalidRequest,
+		keepalive.WriteError(w, http.StatusRequestEntityTooLarge, nil, mcpmsg.CodeInvalidRequest,
 			"request body is larger than "+strconv.FormatInt(h.cfg.MaxRequestBody, 10)+" bytes")
 		return nil
 	}
@@ -115,8 +114,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 	if !h.held.Acquire(h.cfg.MaxHeld) {
 		h.log.Warn("held call refused: too many held calls",
 			zap.String("tool", msg.Tool), zap.Int("max_held", h.cfg.MaxHeld))
-		writeError(w, http.StatusServiceUnavailable, msg.ID, mcpmsg.CodeServerBusy,
-			"too many calls in progress, try again later")
+		keepalive.WriteError(w, http.StatusServiceUnavailable, msg.ID, mcpmsg.CodeServerBusy,
+			keepalive.BusyMessage)
 		return nil
 	}
 	// hold gives the slot back when the call ends, which may be after it
@@ -156,9 +155,4 @@ func readBody(body io.Reader, limit int64) ([]byte, error) {
 		return nil, errBodyTooLarge
 	}
 	return b, nil
-}
-
-// writeError answers with a JSON-RPC error response and an HTTP status.
-func writeError(w http.ResponseWriter, status int, id json.RawMessage, code int, message string) {
-	writeJSONBody(w, status, mcpmsg.ErrorResponse(id, code, message))
 }

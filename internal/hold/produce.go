@@ -194,7 +194,7 @@ func (p *producer) upstreamDone() {
 		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream connection broke before the response was complete")
 	case c.err != nil && c.status == 0:
-		c.h.log.Debug("upstream failed", zap.String("id", c.ids()), zap.Error(c.err))
+		c.h.log.Debug("upstream failed", zap.ByteString("id", c.reqs[0].ID), zap.Error(c.err))
 		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream failed before answering: "+describe(c.err))
 	case p.mode == modeJSON:

@@ -134,7 +134,7 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string, seq 
 		h.log.Warn("resumption refused: events after the cursor were dropped for space",
 			zap.String("stream", id), zap.Uint64("after", seq))
 		h.Observer.Replayed(keepalive.ReplayGap)
-		writeError(w, http.StatusConflict, nil, mcpmsg.CodeInternalError,
+		keepalive.WriteError(w, http.StatusConflict, nil, mcpmsg.CodeInternalError,
 			"mcp_keepalive: the events after "+streams.EventID(id, seq)+" were dropped to stay within store_limit, so the stream cannot be resumed from there")
 		return
 	}

@@ -1,21 +1,30 @@
 package keepalive
 
 import (
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 )
 
-// LogFinished logs the end of kept-alive call c, the one line per call that
-// every transport writes: its tool, id, duration, outcome (an Outcome
-// constant) and cause (why it failed, or ""), then the transport's extra
-// fields.
-func LogFinished(log *zap.Logger, c *Call, outcome, cause string, extra ...zap.Field) {
+// LogFinished logs the end of a kept-alive call, the one line per call that
+// every transport writes: its tools and request ids (several for a held
+// batch, joined by commas), duration, outcome (an Outcome constant) and
+// cause (why it failed, or ""), then the transport's extra fields. calls are
+// the call's requests, the first of which began it.
+func LogFinished(log *zap.Logger, calls []*Call, outcome, cause string, extra ...zap.Field) {
+	var tools, ids []string
+	for _, c := range calls {
+		if c.Tool != "" {
+			tools = append(tools, c.Tool)
+		}
+		ids = append(ids, string(c.ID))
+	}
 	fields := make([]zap.Field, 0, 5+len(extra))
 	fields = append(fields,
-		zap.String("tool", c.Tool),
-		zap.String("id", string(c.ID)),
-		zap.Duration("duration", time.Since(c.Start)),
+		zap.String("tool", strings.Join(tools, ",")),
+		zap.String("id", strings.Join(ids, ",")),
+		zap.Duration("duration", time.Since(calls[0].Start)),
 		zap.String("outcome", outcome),
 		zap.String("cause", cause),
 	)

@@ -28,7 +28,7 @@ func TestWriteError(t *testing.T) {
 func TestLogFinished(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	c := &Call{ID: json.RawMessage(`7`), Tool: "sleep", Start: time.Now().Add(-time.Second)}
-	LogFinished(zap.New(core), c, OutcomeUpstreamError, "broken", zap.String("transport", "legacy"))
+	LogFinished(zap.New(core), []*Call{c}, OutcomeUpstreamError, "broken", zap.String("transport", "legacy"))
 	all := logs.FilterMessage("held call finished").All()
 	if len(all) != 1 {
 		t.Fatalf("%d lines", len(all))

@@ -82,7 +82,7 @@ type call struct {
 func (c *call) finish(outcome, cause string) {
 	c.t.slots.Release()
 	c.t.Observer.Finished(outcome, time.Since(c.Start))
-	keepalive.LogFinished(c.t.log, c.Call, outcome, cause, zap.String("transport", "legacy"))
+	keepalive.LogFinished(c.t.log, []*keepalive.Call{c.Call}, outcome, cause, zap.String("transport", "legacy"))
 }
 
 // newSession returns an open session with no calls.
