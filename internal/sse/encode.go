@@ -20,6 +20,15 @@ type Event struct {
 	// Data is the event's data. Line breaks (CRLF, LF or CR) separate it into
 	// data lines, and a receiver joins them again with LF.
 	Data string
+	// Parted is set by a Decoder in split mode (see Decoder.Split) on an
+	// event whose data was passed on in pieces rather than kept; Data is
+	// then empty. WriteEvent ignores it.
+	Parted bool
+}
+
+// String formats ev for logs and test failures, its strings quoted.
+func (ev Event) String() string {
+	return fmt.Sprintf("{ID:%+q Name:%+q Data:%+q Parted:%t}", ev.ID, ev.Name, ev.Data, ev.Parted)
 }
 
 // lineBreaks are the line terminators of the event stream format.

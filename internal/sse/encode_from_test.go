@@ -143,6 +143,7 @@ func TestWriteEventFromMemory(t *testing.T) {
 	if n < size {
 		t.Fatalf("wrote %d bytes, want more than %d", n, size)
 	}
+	t.Logf("writing %d bytes allocated %d bytes", size, alloc)
 	if alloc > 256<<10 {
 		t.Errorf("writing %d bytes of data allocated %d bytes", size, alloc)
 	}
