@@ -198,7 +198,7 @@ func TestWriteEventFromErrors(t *testing.T) {
 }
 
 // FuzzWriteEventFrom checks that WriteEventFrom writes exactly what
-// WriteEventBytes writes. The data is repeated to go past one chunk.
+// WriteEventBytes writes. The data may be repeated to go past one chunk.
 func FuzzWriteEventFrom(f *testing.F) {
 	for _, s := range []string{"", "a", "a\r\nb", "\r", "\r\n\r", "x\ry\nz\r\n"} {
 		f.Add("1", "n", []byte(s), uint16(0))
@@ -206,7 +206,7 @@ func FuzzWriteEventFrom(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, id, name string, data []byte, repeat uint16) {
 		if len(data) > 0 && repeat > 0 {
-			data = bytes.Repeat(data, min(int(repeat), 4*inlineLimit/len(data)+1))
+			data = bytes.Repeat(data, min(int(repeat), (inlineLimit+4096)/len(data)+1))
 		}
 		checkWriteEventFrom(t, id, name, data)
 	})
