@@ -26,12 +26,32 @@ type Decoder struct {
 	pending   int // bytes buffered for the event being built
 	maxEvent  int
 	overLimit bool
+
+	// Split mode; see Split.
+	splitAt   int
+	part      func(p []byte)
+	parted    bool // the event being built passed its data on to part
+	streaming bool // the unfinished line is a data line being passed on
 }
 
 // NewDecoder returns a Decoder that refuses events larger than maxEvent bytes
 // (0 means no limit).
 func NewDecoder(maxEvent int) *Decoder {
 	return &Decoder{maxEvent: maxEvent}
+}
+
+// Split makes the decoder pass an event's data on in pieces once it grows past
+// n bytes, so that a large event is never held in memory. Once the data of the
+// event being built exceeds n bytes, the data gathered so far and every later
+// data byte of that event go to part, in order and with a '\n' between data
+// lines exactly where Data would have one; a data line still arriving is
+// passed on as it comes. At its end the event is emitted with empty Data and
+// Parted set; events whose data stays within n are emitted as without Split.
+// The slice given to part is valid only during the call. Parts passed on
+// before the event went past the size limit (see NewDecoder) are not taken
+// back. A nil part turns split mode off; call Split before the first Feed.
+func (d *Decoder) Split(n int, part func(p []byte)) {
+	d.splitAt, d.part = max(n, 0), part
 }
 
 // LastEventID returns the last id the stream set, as the standard defines it.
@@ -68,8 +88,16 @@ func (d *Decoder) Feed(p []byte, emit func(Event)) {
 		}
 		i := bytes.IndexAny(p, lineBreaks)
 		if i < 0 {
-			d.line = append(d.line, p...)
 			d.grow(len(p))
+			if d.overLimit {
+				return
+			}
+			if d.streaming {
+				d.part(p)
+				return
+			}
+			d.line = append(d.line, p...)
+			d.streamLine()
 			return
 		}
 		var line []byte
@@ -95,6 +123,14 @@ func (d *Decoder) Feed(p []byte, emit func(Event)) {
 			}
 		}
 		p = p[i+1:]
+		if d.streaming {
+			// The line's start went to part already.
+			d.streaming = false
+			if len(line) > 0 {
+				d.part(line)
+			}
+			continue
+		}
 		d.processLine(line, emit)
 		d.line = d.line[:0]
 	}
@@ -130,6 +166,10 @@ func (d *Decoder) processLine(line []byte, emit func(Event)) {
 	case "event":
 		d.name = string(value)
 	case "data":
+		if d.part != nil && (d.parted || d.dataLen(value) > d.splitAt) {
+			d.partData(value)
+			return
+		}
 		if d.hasData {
 			d.data.WriteByte('\n')
 		}
@@ -153,12 +193,65 @@ func (d *Decoder) dispatch(emit func(Event)) {
 		d.name = ""
 		return
 	}
-	ev := Event{ID: d.lastID, Name: d.name, Data: d.data.String()}
+	ev := Event{ID: d.lastID, Name: d.name, Data: d.data.String(), Parted: d.parted}
 	d.data.Reset()
+	d.parted = false
 	d.hasData = false
 	d.name = ""
 	emit(ev)
 }
+
+// dataLen returns the length the event's data would have with value as its
+// next data line, were it kept.
+func (d *Decoder) dataLen(value []byte) int {
+	n := d.data.Len() + len(value)
+	if d.hasData {
+		n++
+	}
+	return n
+}
+
+// streamLine starts passing the unfinished line on to part, in split mode,
+// when it is a data line that takes the event past the split size. It waits
+// for the byte after the colon, which tells whether a space is to be dropped.
+func (d *Decoder) streamLine() {
+	const prefix = "data:"
+	if d.part == nil || len(d.line) <= len(prefix) || string(d.line[:len(prefix)]) != prefix {
+		return
+	}
+	value := d.line[len(prefix):]
+	if value[0] == ' ' {
+		value = value[1:]
+	}
+	if !d.parted && d.dataLen(value) <= d.splitAt {
+		return
+	}
+	d.partData(value)
+	d.streaming = true
+	d.line = d.line[:0]
+}
+
+// partData passes the data line value on to part, after the data kept so far
+// if the event was not parted yet.
+func (d *Decoder) partData(value []byte) {
+	if !d.parted {
+		d.parted = true
+		if d.data.Len() > 0 {
+			d.part([]byte(d.data.String()))
+		}
+		d.data.Reset()
+	}
+	if d.hasData {
+		d.part(lineFeed)
+	}
+	if len(value) > 0 {
+		d.part(value)
+	}
+	d.hasData = true
+}
+
+// lineFeed separates two data lines.
+var lineFeed = []byte{'\n'}
 
 // isDigits reports whether b is made of ASCII digits only.
 func isDigits(b []byte) bool {

@@ -4,6 +4,7 @@ package sse
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -19,6 +20,15 @@ type Event struct {
 	// Data is the event's data. Line breaks (CRLF, LF or CR) separate it into
 	// data lines, and a receiver joins them again with LF.
 	Data string
+	// Parted is set by a Decoder in split mode (see Decoder.Split) on an
+	// event whose data was passed on in pieces rather than kept; Data is
+	// then empty. WriteEvent ignores it.
+	Parted bool
+}
+
+// String formats ev for logs and test failures, its strings quoted.
+func (ev Event) String() string {
+	return fmt.Sprintf("{ID:%+q Name:%+q Data:%+q Parted:%t}", ev.ID, ev.Name, ev.Data, ev.Parted)
 }
 
 // lineBreaks are the line terminators of the event stream format.
@@ -137,4 +147,97 @@ func WriteEventBytes(w io.Writer, id, name string, data []byte) (int, error) {
 	}
 	err := write([]byte("\n\n"))
 	return total, err
+}
+
+// WriteEventFrom writes an event like WriteEventBytes, with its data read from
+// r, in bounded memory: it reads data in chunks of at most 32 KiB and holds no
+// more than one chunk. Data that fits in one chunk goes out in one Write, as
+// WriteEventBytes does; larger data is written piece by piece as it is read.
+// It returns the number of bytes written. If reading data fails, the event is
+// left unfinished on w and the read error is returned, wrapped.
+func WriteEventFrom(w io.Writer, id, name string, data io.Reader) (int64, error) {
+	buf := make([]byte, inlineLimit)
+	n, err := io.ReadFull(data, buf)
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF:
+		written, err := WriteEventBytes(w, id, name, buf[:n])
+		return int64(written), err
+	case nil:
+	default:
+		return 0, fmt.Errorf("reading event data: %w", err)
+	}
+	e := streamEncoder{w: w}
+	if id != "" {
+		e.write([]byte("id: " + firstLine(id) + "\n"))
+	}
+	if name != "" {
+		e.write([]byte("event: " + firstLine(name) + "\n"))
+	}
+	e.write([]byte("data: "))
+	e.data(buf[:n])
+	for e.err == nil {
+		n, err := data.Read(buf)
+		e.data(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return e.total, fmt.Errorf("reading event data: %w", err)
+		}
+	}
+	e.write([]byte("\n\n"))
+	return e.total, e.err
+}
+
+// nextDataLine ends a data line and starts the next.
+var nextDataLine = []byte("\ndata: ")
+
+// streamEncoder writes the data lines of one event as its data arrives in
+// pieces. It remembers the first write error and then writes nothing more.
+type streamEncoder struct {
+	w     io.Writer
+	total int64
+	err   error
+	// afterCR is set when the last piece ended in CR: an LF starting the
+	// next piece completes that line break rather than making another.
+	afterCR bool
+}
+
+// write writes b unless an earlier write failed.
+func (e *streamEncoder) write(b []byte) {
+	if e.err != nil || len(b) == 0 {
+		return
+	}
+	n, err := e.w.Write(b)
+	e.total += int64(n)
+	e.err = err
+}
+
+// data writes the next piece of the event's data, starting a new data line
+// at each line break.
+func (e *streamEncoder) data(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if e.afterCR && p[0] == '\n' {
+		p = p[1:]
+	}
+	e.afterCR = false
+	for e.err == nil {
+		i := bytes.IndexAny(p, lineBreaks)
+		if i < 0 {
+			e.write(p)
+			return
+		}
+		e.write(p[:i])
+		e.write(nextDataLine)
+		if p[i] == '\r' {
+			if i+1 == len(p) {
+				e.afterCR = true
+			} else if p[i+1] == '\n' {
+				i++
+			}
+		}
+		p = p[i+1:]
+	}
 }
