@@ -187,6 +187,11 @@ func (c *call) run(next keepalive.Next, up *http.Request) {
 func (c *call) commit() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.commitLocked()
+}
+
+// commitLocked is commit; c.mu must be held.
+func (c *call) commitLocked() {
 	if c.state != stateGrace {
 		return
 	}
@@ -279,6 +284,12 @@ func (c *call) cancelInGrace() bool {
 // upstreamDone ends the call once the next handler has returned; c.mu must
 // be held.
 func (c *call) upstreamDone() {
+	if c.state == stateGrace && c.r.Context().Err() != nil {
+		// The client left within the grace period, and the watch on its
+		// context has not committed the call yet: the answer is kept for
+		// it to resume, as for any call whose client left.
+		c.commitLocked()
+	}
 	switch c.state {
 	case stateGrace:
 		c.state = statePassed

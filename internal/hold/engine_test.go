@@ -162,7 +162,7 @@ func TestLargeResultResumedWhole(t *testing.T) {
 			// the result, then drops.
 			ctx, cancel := context.WithCancel(context.Background())
 			resp := f.postRev(ctx, toolCall("1", ""), "2025-11-25", "s", "")
-			var lastID string
+			var lastID string // of the last event dispatched
 			dec := sse.NewDecoder(0)
 			dec.Split(64<<10, func([]byte) {})
 			close(release)
@@ -173,10 +173,9 @@ func TestLargeResultResumedWhole(t *testing.T) {
 				if err != nil {
 					t.Fatalf("first read: %v after %d bytes", err, read)
 				}
-				dec.Feed(buf[:n], func(ev sse.Event) {})
+				dec.Feed(buf[:n], func(ev sse.Event) { lastID = ev.ID })
 				read += n
 			}
-			lastID = dec.LastEventID()
 			cancel()
 			if !strings.HasSuffix(lastID, "-0") {
 				t.Fatalf("last event id before the drop %q, want the priming event's", lastID)
