@@ -1,9 +1,3 @@
-// Package streams keeps the events of held calls so that a client whose
-// connection dropped can take up the stream where it left off. A stream has
-// durable events (relayed notifications and the final response), kept for
-// replay, and one ephemeral keep-alive (progress or a comment) that only live
-// readers see. Every event that carries an id names its stream and its place
-// in it.
 package streams
 
 import (
