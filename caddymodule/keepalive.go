@@ -10,14 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/caddy-stata/caddy-stata/internal/hold"
+	"github.com/caddy-stata/caddy-stata/internal/hostcheck"
 	"github.com/caddy-stata/caddy-stata/internal/legacy"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
@@ -52,7 +55,30 @@ var legacySessions = legacy.NewRegistry()
 // cancel the call, and may resume its stream by GET with Last-Event-ID; from
 // 2026-07-28 on, closing the stream cancels the call. Sessions of the legacy
 // HTTP+SSE transport get their keep-alives on their GET stream.
+//
+// Before anything else it checks the request's Host and Origin headers, the
+// check against DNS rebinding that an MCP server on localhost can no longer
+// do once reverse_proxy sends it its own Host: a request that fails gets 403
+// with a JSON-RPC error.
 type KeepAlive struct {
+	// AllowedHosts are the hosts a request may name in its Host header, and
+	// an Origin header in its origin: host name patterns in shell style
+	// (`*.example.com`), or IPv6 addresses in brackets (`[::1]`), each
+	// optionally with a port (`localhost:8080`; without one, any port).
+	// `*` alone allows every host and origin, turning the check off. Given,
+	// they apply to every request; otherwise a request that arrived on a
+	// loopback address may name only localhost, 127.0.0.1 or [::1], with an
+	// Origin of one of them, and any other request may name any host, with
+	// an Origin of that same host. Default: none, which allows the loopback
+	// names on loopback connections and any host elsewhere.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+
+	// AllowedOrigins are further Origin headers a request may carry, as
+	// shell-style patterns of the whole origin (`https://*.example.com`,
+	// `http://localhost:6274`, `null`); `*` allows any. A request without
+	// Origin (every client but a browser) needs none. Default: none.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+
 	// Tools are the names of the tools whose calls may be held, as shell-style
 	// patterns (`stata_*`). Default: every tool.
 	Tools []string `json:"tools,omitempty"`
@@ -122,8 +148,10 @@ type KeepAlive struct {
 	// hold. Default: `4GiB`.
 	SpillLimit int64 `json:"spill_limit,omitempty"`
 
+	hosts   *hostcheck.Policy
 	core    *hold.Handler
 	tracker *legacy.Tracker
+	logger  *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -179,6 +207,12 @@ func (k *KeepAlive) config() keepalive.Config {
 // Provision sets up the handler.
 func (k *KeepAlive) Provision(ctx caddy.Context) error {
 	cfg := k.config()
+	hosts, err := hostcheck.New(k.AllowedHosts, k.AllowedOrigins)
+	if err != nil {
+		return fmt.Errorf("mcp_keepalive: %w", err)
+	}
+	k.hosts = hosts
+	k.logger = ctx.Logger()
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		if err := registerKeepAliveMetrics(reg); err != nil {
 			return fmt.Errorf("mcp_keepalive: registering metrics: %w", err)
@@ -197,16 +231,39 @@ func (k *KeepAlive) Validate() error {
 	if err := k.config().Validate(); err != nil {
 		return fmt.Errorf("mcp_keepalive: %w", err)
 	}
+	if _, err := hostcheck.New(k.AllowedHosts, k.AllowedOrigins); err != nil {
+		return fmt.Errorf("mcp_keepalive: %w", err)
+	}
 	return nil
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (k *KeepAlive) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if err := k.hosts.Check(r); err != nil {
+		k.logger.Warn("request refused: host or origin not allowed",
+			zap.Error(err),
+			zap.String("host", r.Host),
+			zap.Strings("origin", r.Header.Values("Origin")),
+			zap.String("local_addr", localAddr(r)),
+			zap.String("remote_addr", r.RemoteAddr),
+			zap.String("method", r.Method),
+			zap.String("uri", r.RequestURI))
+		hostcheck.WriteRefusal(w, err)
+		return nil
+	}
 	handled, err := k.tracker.ServeHTTP(w, r, next.ServeHTTP)
 	if !handled {
 		err = k.core.ServeHTTP(w, r, next.ServeHTTP)
 	}
 	return mapError(err)
+}
+
+// localAddr returns the address the request arrived on, or "" if unknown.
+func localAddr(r *http.Request) string {
+	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && addr != nil {
+		return addr.String()
+	}
+	return ""
 }
 
 // mapError gives an error of the engines the status Caddy answers it with: a

@@ -12,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-stata/caddy-stata/internal/hostcheck"
 )
 
 func init() {
@@ -29,6 +31,8 @@ func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	mcp_keepalive [<matcher>] {
+//	    allowed_hosts    <pattern...>|*
+//	    allowed_origins  <pattern...>
 //	    tools            <pattern...>
 //	    grace            <duration>
 //	    interval         <duration>
@@ -45,8 +49,9 @@ func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    spill_limit      <size>
 //	}
 //
-// Every subdirective is optional and may be given once, except tools, whose
-// patterns add up over its lines; see the fields of KeepAlive for defaults.
+// Every subdirective is optional and may be given once, except tools,
+// allowed_hosts and allowed_origins, whose patterns add up over their lines;
+// see the fields of KeepAlive for defaults.
 func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -55,7 +60,7 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		name := d.Val()
-		if name != "tools" {
+		if !patternLists[name] {
 			if err := once(d, seen); err != nil {
 				return err
 			}
@@ -72,6 +77,34 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			k.Tools = append(k.Tools, args...)
+		case "allowed_hosts":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, p := range args {
+				if err := hostcheck.ValidateHost(p); err != nil {
+					return d.Errf("allowed_hosts: %v", err)
+				}
+			}
+			k.AllowedHosts = append(k.AllowedHosts, args...)
+			if err := checkHostPolicy(k); err != nil {
+				return d.Err(err.Error())
+			}
+		case "allowed_origins":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, p := range args {
+				if err := hostcheck.ValidateOrigin(p); err != nil {
+					return d.Errf("allowed_origins: %v", err)
+				}
+			}
+			k.AllowedOrigins = append(k.AllowedOrigins, args...)
+			if err := checkHostPolicy(k); err != nil {
+				return d.Err(err.Error())
+			}
 		case "grace":
 			dur, err := durationArg(d, true)
 			if err != nil {
@@ -188,6 +221,17 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// patternLists are the subdirectives whose patterns add up over their lines
+// instead of being refused when repeated: a long list reads better split.
+var patternLists = map[string]bool{"tools": true, "allowed_hosts": true, "allowed_origins": true}
+
+// checkHostPolicy reports an error if the allowed hosts and origins so far do
+// not make a policy together, as when `*` comes with other patterns.
+func checkHostPolicy(k *KeepAlive) error {
+	_, err := hostcheck.New(k.AllowedHosts, k.AllowedOrigins)
+	return err
 }
 
 // once reports an error if the current subdirective was already seen in this

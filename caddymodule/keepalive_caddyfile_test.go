@@ -122,6 +122,33 @@ func TestKeepAliveUnmarshalCaddyfile(t *testing.T) {
 			want: KeepAlive{Tools: []string{"stata_*", "other_a", "other_b", "stata_*"}},
 		},
 		{
+			name: "allowed hosts and origins",
+			input: `mcp_keepalive {
+	allowed_hosts mcp.example.com *.internal [::1]:8080
+	allowed_origins https://app.example.com null
+}`,
+			want: KeepAlive{AllowedHosts: []string{"mcp.example.com", "*.internal", "[::1]:8080"},
+				AllowedOrigins: []string{"https://app.example.com", "null"}},
+		},
+		{
+			name: "allowed hosts and origins repeated append",
+			input: `mcp_keepalive {
+	allowed_hosts localhost
+	allowed_origins http://localhost:6274
+	allowed_hosts mcp.example.com:443
+	allowed_origins https://*.example.com
+}`,
+			want: KeepAlive{AllowedHosts: []string{"localhost", "mcp.example.com:443"},
+				AllowedOrigins: []string{"http://localhost:6274", "https://*.example.com"}},
+		},
+		{
+			name: "allowed_hosts * turns the check off",
+			input: `mcp_keepalive {
+	allowed_hosts *
+}`,
+			want: KeepAlive{AllowedHosts: []string{"*"}},
+		},
+		{
 			name: "grace 0 switches at once",
 			input: `mcp_keepalive {
 	grace 0
@@ -397,6 +424,66 @@ func TestKeepAliveUnmarshalCaddyfileErrors(t *testing.T) {
 }`,
 			want: []string{"tools", "bad pattern '['"},
 			line: "Testfile:2",
+		},
+		// allowed_hosts and allowed_origins
+		{
+			name: "allowed_hosts without patterns",
+			input: `mcp_keepalive {
+	allowed_hosts
+}`,
+			want: []string{"wrong argument count", "'allowed_hosts'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "allowed_origins without patterns",
+			input: `mcp_keepalive {
+	allowed_origins
+}`,
+			want: []string{"wrong argument count", "'allowed_origins'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "bad allowed host glob",
+			input: `mcp_keepalive {
+	allowed_hosts localhost a[b
+}`,
+			want: []string{"allowed_hosts", "bad host pattern 'a[b'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "bare IPv6 allowed host",
+			input: `mcp_keepalive {
+	allowed_hosts ::1
+}`,
+			want: []string{"allowed_hosts", "in brackets"},
+			line: "Testfile:2",
+		},
+		{
+			name: "bad allowed origin glob",
+			input: `mcp_keepalive {
+	allowed_origins https://[a
+}`,
+			want: []string{"allowed_origins", "bad origin pattern"},
+			line: "Testfile:2",
+		},
+		{
+			name: "allowed_hosts * with another host",
+			input: `mcp_keepalive {
+	allowed_hosts localhost
+	allowed_hosts *
+}`,
+			want: []string{"'*' turns the check off"},
+			line: "Testfile:3",
+		},
+		{
+			name: "allowed_hosts * with allowed_origins",
+			input: `mcp_keepalive {
+	allowed_hosts *
+	grace 1s
+	allowed_origins https://app.example.com
+}`,
+			want: []string{"cannot be combined", "allowed_origins"},
+			line: "Testfile:4",
 		},
 		// tools
 		{

@@ -239,6 +239,19 @@ func TestAdaptBadCaddyfile(t *testing.T) {
 			want: "spill_limit: invalid size 'lots'",
 		},
 		{
+			name: "allowed_hosts * with allowed_origins",
+			caddy: `:8080 {
+	mcp_keepalive {
+		allowed_origins https://app.example.com
+		allowed_hosts *
+	}
+	reverse_proxy localhost:4000
+}
+`,
+			line: 4,
+			want: "'*' turns the check off",
+		},
+		{
 			name: "stata_runner subdirective given twice",
 			caddy: `:4000 {
 	stata_runner {

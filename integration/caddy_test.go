@@ -59,13 +59,19 @@ http://127.0.0.1:%d {
 
 %s
 `, admin, port, strings.ReplaceAll(siteBody, "{upstream}", upstream), strings.Join(moreSites, "\n\n"))
+	return startCaddyfile(t, cfg, fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", admin))
+}
+
+// startCaddyfile runs caddy-stata with the Caddyfile cfg, whose front site is
+// at url and admin API at admin, and waits until it serves.
+func startCaddyfile(t *testing.T, cfg, url, admin string) *caddy {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &caddy{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{}),
-		Admin: fmt.Sprintf("127.0.0.1:%d", admin), Config: path}
+	c := &caddy{t: t, URL: url, exited: make(chan struct{}), Admin: admin, Config: path}
 	c.cmd = exec.Command(binary, "run", "--config", path, "--adapter", "caddyfile")
 	c.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	stderr, err := c.cmd.StderrPipe()

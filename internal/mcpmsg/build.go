@@ -9,7 +9,8 @@ import (
 // JSON-RPC error codes the handler uses.
 const (
 	// CodeInvalidRequest is JSON-RPC's code for a request that is not valid,
-	// used here for a body over the size limit.
+	// used here for a body over the size limit and for a request whose Host
+	// or Origin is not allowed.
 	CodeInvalidRequest = -32600
 	// CodeInternalError is JSON-RPC's code for an internal error, used here for
 	// an upstream that failed to answer.
