@@ -99,6 +99,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 		key: owner.Key(mcpmsg.IDKey(reqs[0].ID)), w: w, r: r,
 		inline: !pol.poll, header: make(http.Header),
 	}
+	c.prod.c = c
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c.cancel = cancel
 	// The upstream answers uncompressed: its answer may become events.
@@ -147,7 +148,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 	case readerDone != nil:
 		<-readerDone
 	case detach != nil:
-		commitHeaders(w)
+		c.commitHeaders()
 		h.read(w, r, c.st, 0, pol, detach)
 	}
 	return nil
@@ -155,7 +156,9 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 
 // run calls next with the upstream request, and ends the call when it
 // returns (also by a panic, which reverse_proxy raises when the upstream
-// breaks off mid-answer).
+// breaks off mid-answer). An upstream event stream that the upstream closed
+// for the client to poll (SEP-1699: an event id, then the end) is followed
+// the way a client would: by GET with Last-Event-ID, on the same chain.
 func (c *call) run(next keepalive.Next, up *http.Request) {
 	defer func() {
 		p := recover()
@@ -173,10 +176,24 @@ func (c *call) run(next keepalive.Next, up *http.Request) {
 		c.mu.Unlock()
 		c.cancel()
 	}()
-	err := next(c, up)
-	c.mu.Lock()
-	c.err = err
-	c.mu.Unlock()
+	req := up
+	for {
+		err := next(c, req)
+		c.mu.Lock()
+		c.err = err
+		get, delay, ok := c.prod.reconnect(up)
+		c.mu.Unlock()
+		if !ok {
+			return
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-up.Context().Done():
+			t.Stop()
+		}
+		req = get
+	}
 }
 
 // commit switches a call still in its grace period to an event stream: the
@@ -202,7 +219,6 @@ func (c *call) commitLocked() {
 	c.unindex()
 	h.calls.Add(1) // done when the call is over
 	c.committed = time.Now()
-	c.prod.c = c
 	if c.status != 0 {
 		c.prod.header(c.status, c.snapshot)
 		c.prod.body(c.buf)
@@ -235,7 +251,7 @@ func (c *call) commitLocked() {
 	go func() {
 		defer h.calls.Done()
 		defer close(c.readerDone)
-		commitHeaders(c.w)
+		c.commitHeaders()
 		h.read(c.w, c.r, c.st, 0, c.pol, detach)
 	}()
 }
@@ -419,6 +435,28 @@ func (c *call) passThrough() error {
 			zap.Int("status", status))
 	}
 	return c.err
+}
+
+// keptHeaders are the upstream's response headers that a held call's event
+// stream carries when the upstream sent them within the grace period: a
+// stateless server's session id, and the cookies a balancer pins a client
+// with. The rest describe the upstream's own body, which the client does not
+// get as it was.
+var keptHeaders = []string{"Mcp-Session-Id", "Set-Cookie"}
+
+// commitHeaders answers the client of a committed call with the headers of an
+// event stream, and those of keptHeaders that the upstream sent before the
+// commit.
+func (c *call) commitHeaders() {
+	c.mu.Lock()
+	hdr := c.w.Header()
+	for _, k := range keptHeaders {
+		if v := c.snapshot.Values(k); len(v) > 0 {
+			hdr[k] = append([]string(nil), v...)
+		}
+	}
+	c.mu.Unlock()
+	commitHeaders(c.w)
 }
 
 // commitHeaders answers the client with the headers of an event stream.

@@ -269,3 +269,131 @@ func (o *countingObserver) replays(result string) int {
 	defer o.mu.Unlock()
 	return o.results[result]
 }
+
+// TestUpstreamProgressKept checks that the upstream's own progress
+// notifications are events of the stream: every one reaches the client in
+// order before the response, also when they come in the same write as the
+// response, and a client that resumes gets them again.
+func TestUpstreamProgressKept(t *testing.T) {
+	cfg := testConfig()
+	cfg.Grace = 0
+	release := make(chan struct{})
+	f := newFixture(t, cfg, func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		<-release
+		var b strings.Builder
+		for i := 1; i <= 5; i++ {
+			fmt.Fprintf(&b, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":7,\"progress\":%d,\"total\":5}}\n\n", i)
+		}
+		b.WriteString("data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n")
+		io.WriteString(w, b.String()) // one write: progress and response together
+		return nil
+	})
+	check := func(items []item) string {
+		var seen []float64
+		for _, it := range items {
+			if it.comment || it.ev.Data == "" {
+				continue
+			}
+			m := decode(t, it.ev.Data)
+			if m.Method == "notifications/progress" && m.Params.Total != nil {
+				seen = append(seen, m.Params.Progress)
+			}
+		}
+		last := decode(t, items[len(items)-1].ev.Data)
+		if string(last.ID) != "7" || last.Result == nil {
+			t.Fatalf("last event %q is not the response", items[len(items)-1].ev.Data)
+		}
+		return fmt.Sprint(seen)
+	}
+	ch := readStream(f.postRev(context.Background(), toolCall("7", "7"), "2025-11-25", "s", "").Body)
+	first := <-ch // the priming event
+	close(release)
+	live := collect(t, ch)
+	// The invented progress came first with value 1: the server's 1..5
+	// are shifted up by one, total with them, and all five arrive.
+	if got := check(live); got != "[2 3 4 5 6]" {
+		t.Fatalf("the client saw the server's progress %s, want all five", got)
+	}
+	f.h.Wait()
+	replayed := collect(t, readStream(f.resumeGET(first.ev.ID, "s", "").Body))
+	if got := check(replayed); got != "[2 3 4 5 6]" {
+		t.Fatalf("a resumed client got the server's progress %s, want all five", got)
+	}
+}
+
+// TestFollowUpstreamPolling checks that an upstream that closes its event
+// stream for polling (SEP-1699: an event id, retry, then the end) is followed
+// by GET with Last-Event-ID and the session's headers until its response,
+// while the client's own stream goes on; and that a resumption the upstream
+// refuses ends the call with an error that says so.
+func TestFollowUpstreamPolling(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refused=%v", refuse), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Grace = 0
+			gets := make(chan http.Header, 4)
+			f := newFixture(t, cfg, func(w http.ResponseWriter, r *http.Request) error {
+				if r.Method == http.MethodGet {
+					gets <- r.Header.Clone()
+					if refuse {
+						w.WriteHeader(http.StatusMethodNotAllowed)
+						return nil
+					}
+					w.Header().Set("Content-Type", "text/event-stream")
+					io.WriteString(w, "id: up-2\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"done\":true}}\n\n")
+					return nil
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, "id: up-0\ndata: \n\nretry: 20\n\n")
+				io.WriteString(w, "id: up-1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"working\"}}\n\n")
+				return nil // the upstream closes its stream without the response
+			})
+			evs := events(collect(t, readStream(f.postRev(context.Background(), toolCall("3", ""), "2025-11-25", "sess-1", "Bearer x").Body)))
+			h := <-gets
+			if h.Get("Last-Event-ID") != "up-1" || h.Get("Mcp-Session-Id") != "sess-1" || h.Get("Authorization") != "Bearer x" ||
+				!strings.Contains(h.Get("Accept"), "text/event-stream") {
+				t.Fatalf("the resuming GET's headers: %v", h)
+			}
+			last := decode(t, evs[len(evs)-1])
+			if !strings.Contains(strings.Join(evs, "\n"), `"working"`) {
+				t.Fatalf("the upstream's notification was not relayed: %q", evs)
+			}
+			switch {
+			case !refuse && (string(last.ID) != "3" || last.Result == nil):
+				t.Fatalf("last event %s, want the response", evs[len(evs)-1])
+			case refuse && (last.Error == nil || !strings.Contains(last.Error.Message, "resuming it by GET was answered 405")):
+				t.Fatalf("last event %s, want an error naming the refused resumption", evs[len(evs)-1])
+			}
+			f.waitServed()
+		})
+	}
+}
+
+// TestHeldResponseKeepsHeaders checks that a held call's event stream carries
+// the upstream's Mcp-Session-Id and Set-Cookie when the upstream sent them
+// within the grace period, and none of its other headers.
+func TestHeldResponseKeepsHeaders(t *testing.T) {
+	release := make(chan struct{})
+	f := newFixture(t, testConfig(), func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Mcp-Session-Id", "stateless-1")
+		w.Header().Add("Set-Cookie", "affinity=a; Path=/")
+		w.Header().Add("Set-Cookie", "other=b")
+		w.Header().Set("X-Upstream-Only", "1")
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		<-release
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n")
+		return nil
+	})
+	resp := f.post(context.Background(), toolCall("1", ""))
+	close(release)
+	collect(t, readStream(resp.Body))
+	if resp.Header.Get("Mcp-Session-Id") != "stateless-1" || len(resp.Header.Values("Set-Cookie")) != 2 ||
+		resp.Header.Get("X-Upstream-Only") != "" || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("held response headers: %v", resp.Header)
+	}
+	f.waitServed()
+}

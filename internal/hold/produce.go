@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -52,14 +53,38 @@ type producer struct {
 	space   []byte // JSON: trailing white space held back
 	started bool   // JSON: the first byte that is not white space came
 	bigErr  error  // a write to the stream failed
+
+	// Following an upstream stream that was closed for polling.
+	upID       string        // the upstream's last event id
+	retry      time.Duration // its last retry, or 0
+	resuming   bool          // the next upstream answer is a resumption's
+	events     int           // upstream events relayed so far
+	seenEvents int           // events at the last reconnection
+	reconnects int           // reconnections in a row that brought no event
 }
+
+// maxReconnects is how many reconnections in a row to an upstream event
+// stream may bring nothing new before the call fails.
+const maxReconnects = 10
+
+// defaultRetry is the delay before following an upstream stream that sent
+// no retry of its own, as the TypeScript SDK's client waits.
+const defaultRetry = time.Second
 
 // header takes the upstream's status and headers.
 func (p *producer) header(status int, hdr http.Header) {
+	ct := hdr.Get("Content-Type")
+	if p.resuming && p.outcome == "" {
+		p.resuming = false
+		if status != http.StatusOK || !mcpmsg.IsMediaType(ct, "text/event-stream") {
+			p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
+				fmt.Sprintf("the upstream closed its event stream without the response, and resuming it by GET was answered %d %s", status, http.StatusText(status)))
+		}
+		return
+	}
 	if p.outcome != "" || p.mode != modeUnknown {
 		return
 	}
-	ct := hdr.Get("Content-Type")
 	switch {
 	case status == http.StatusAccepted || status == http.StatusNoContent:
 		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
@@ -86,6 +111,12 @@ func (p *producer) body(b []byte) {
 	switch p.mode {
 	case modeSSE:
 		p.dec.Feed(b, p.upstreamEvent)
+		if id := p.dec.LastEventID(); id != "" {
+			p.upID = id
+		}
+		if ms, ok := p.dec.Retry(); ok {
+			p.retry = time.Duration(ms) * time.Millisecond
+		}
 	case modeJSON:
 		p.jsonBody(b)
 	}
@@ -140,9 +171,11 @@ func (p *producer) jsonBody(b []byte) {
 }
 
 // upstreamEvent relays one event of an upstream event stream, ending the call
-// once every request has its response. Progress for a held request's token
-// is a keep-alive, seen only by clients connected at the time; every other
-// event is kept for replay.
+// once every request has its response. Every event the upstream sends is one
+// of the stream's own, kept for replay and in order, progress for a held
+// request's token included: that progress only passes through the request's
+// progress state first, so that the values the client sees keep increasing,
+// and stops the keep-alives from inventing any while it comes.
 func (p *producer) upstreamEvent(ev sse.Event) {
 	if p.outcome != "" {
 		return
@@ -151,6 +184,7 @@ func (p *producer) upstreamEvent(ev sse.Event) {
 		ev.Name = ""
 	}
 	if ev.Parted {
+		p.events++
 		big := p.big
 		p.big = nil
 		msg, err := p.scan.Message()
@@ -163,6 +197,7 @@ func (p *producer) upstreamEvent(ev sse.Event) {
 	if ev.Data == "" {
 		return
 	}
+	p.events++
 	data := []byte(ev.Data)
 	msgs, err := mcpmsg.ParseAny(data)
 	if err == nil && len(msgs) == 1 && msgs[0].Method == mcpmsg.MethodProgress {
@@ -171,8 +206,6 @@ func (p *producer) upstreamEvent(ev sse.Event) {
 				if shifted := r.FromUpstream(&pp); shifted != nil {
 					data = shifted
 				}
-				p.c.st.Progress(data)
-				return
 			}
 		}
 	}
@@ -193,6 +226,13 @@ func (p *producer) upstreamDone() {
 	case c.aborted:
 		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream connection broke before the response was complete")
+	case p.resuming:
+		cause := "it ended without answering"
+		if c.err != nil {
+			cause = describe(c.err)
+		}
+		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
+			"the upstream closed its event stream without the response, and resuming it by GET failed: "+cause)
 	case c.err != nil && c.status == 0:
 		c.h.log.Debug("upstream failed", zap.ByteString("id", c.reqs[0].ID), zap.Error(c.err))
 		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
@@ -206,6 +246,55 @@ func (p *producer) upstreamDone() {
 		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
 			"the upstream ended without answering")
 	}
+}
+
+// reconnect decides, once the next handler has returned, whether to follow
+// an upstream event stream that ended without the response: the upstream
+// gave an event id and closed the stream cleanly, as a server that polls
+// (SEP-1699) does. It returns the GET that resumes the stream after the
+// upstream's retry delay, and prepares for its answer; or false, when the
+// call is over or must end. The reconnections are bounded by maxReconnects
+// in a row that bring nothing new, and by max_duration.
+func (p *producer) reconnect(up *http.Request) (*http.Request, time.Duration, bool) {
+	c := p.c
+	if c.state != stateCommitted || p.outcome != "" || p.mode != modeSSE || p.upID == "" ||
+		c.err != nil || c.aborted || c.st.Cancelled() || up.Context().Err() != nil {
+		return nil, 0, false
+	}
+	if p.events > p.seenEvents {
+		p.reconnects = 0
+	}
+	p.seenEvents = p.events
+	if p.reconnects >= maxReconnects {
+		p.fail(keepalive.OutcomeUpstreamError, mcpmsg.CodeInternalError,
+			fmt.Sprintf("the upstream closed its event stream without the response %d times in a row with nothing new", maxReconnects+1))
+		return nil, 0, false
+	}
+	p.reconnects++
+	if p.big != nil {
+		// An event the closed stream left unfinished is dropped, as a
+		// client drops it.
+		p.big.Discard()
+		p.big = nil
+	}
+	p.dec = sse.NewDecoder(0)
+	p.dec.Split(splitAt, p.part)
+	p.resuming = true
+	c.status, c.header = 0, make(http.Header)
+
+	get := up.Clone(up.Context())
+	get.Method = http.MethodGet
+	get.Body, get.ContentLength = http.NoBody, 0
+	get.Header.Del("Content-Type")
+	get.Header.Del("Content-Length")
+	get.Header.Set("Accept", "text/event-stream")
+	get.Header.Set("Last-Event-ID", p.upID)
+	delay := p.retry
+	if delay <= 0 {
+		delay = defaultRetry
+	}
+	c.h.log.Debug("following the upstream's event stream", zap.String("stream", c.st.ID), zap.Duration("retry", delay))
+	return get, delay, true
 }
 
 // jsonDone ends a call whose upstream answered with JSON: the body, already

@@ -89,6 +89,7 @@ func New(cfg Config) (*Runner, error) {
 			"Paths are paths on the server. Pass a progressToken to follow long runs.",
 		Capabilities: &mcp.ServerCapabilities{}, // tools only: no logging capability
 	})
+	r.server.AddReceivingMiddleware(offerOnlyAdvertised)
 	r.addTools(r.server)
 	r.handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return r.server },
 		&mcp.StreamableHTTPOptions{
