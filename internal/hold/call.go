@@ -117,7 +117,12 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 	if h.cfg.Grace > 0 {
 		c.mu.Lock()
 		c.grace = time.AfterFunc(h.cfg.Grace, c.commit)
-		c.stopGone = context.AfterFunc(r.Context(), c.commit)
+		if pol.cancelOnGone {
+			// Closing the request cancels the call at once. Other clients
+			// that leave are noticed when the grace period ends or the
+			// upstream answers, whichever comes first.
+			c.stopGone = context.AfterFunc(r.Context(), c.commit)
+		}
 		c.mu.Unlock()
 	} else {
 		c.commit()

@@ -11,8 +11,17 @@ import (
 const passLimit = 256 << 10
 
 // Header returns the header map the next handler fills before WriteHeader.
-// It is the call's own, never the client's.
-func (c *call) Header() http.Header { return c.header }
+// It is the call's own, never the client's. Once the status is written the
+// map is the call's record of the upstream's headers, and a later change
+// (which http.ResponseWriter ignores too) goes to a map of its own.
+func (c *call) Header() http.Header {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.status != 0 && c.snapshot != nil {
+		return make(http.Header)
+	}
+	return c.header
+}
 
 // WriteHeader records the status and a copy of the headers. Informational
 // (1xx) statuses are ignored: the held client gets none of them.
@@ -31,7 +40,7 @@ func (c *call) writeHeader(code int) {
 		return
 	}
 	c.status = code
-	c.snapshot = c.header.Clone()
+	c.snapshot = c.header
 	if c.state == stateCommitted {
 		c.prod.header(code, c.snapshot)
 	}

@@ -81,7 +81,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 	if r.Method != http.MethodPost || !mcpmsg.IsMediaType(r.Header.Get("Content-Type"), "application/json") {
 		return next(w, r)
 	}
-	body, err := readBody(r.Body, h.cfg.MaxRequestBody)
+	body, err := readBody(r.Body, r.ContentLength, h.cfg.MaxRequestBody)
 	if errors.Is(err, errBodyTooLarge) {
 		keepalive.WriteError(w, http.StatusRequestEntityTooLarge, nil, mcpmsg.CodeInvalidRequest,
 			"request body is larger than "+strconv.FormatInt(h.cfg.MaxRequestBody, 10)+" bytes")
@@ -146,8 +146,14 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Mes
 func (h *Handler) Wait() { h.calls.Wait() }
 
 // readBody reads all of body, failing with errBodyTooLarge past limit bytes.
-func readBody(body io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+// A known length (size, or -1) sizes the buffer at once.
+func readBody(body io.Reader, size, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if size > 0 && size <= limit {
+		buf.Grow(int(size) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	b := buf.Bytes()
 	if err != nil {
 		return nil, err
 	}

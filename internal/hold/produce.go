@@ -48,7 +48,7 @@ type producer struct {
 	// The message being received in pieces: an upstream event past
 	// splitAt, or the JSON body.
 	big     *streams.EventWriter
-	scan    mcpmsg.Scanner
+	scan    *mcpmsg.Scanner
 	head    []byte // the JSON body's first bytes, for a batch's array
 	space   []byte // JSON: trailing white space held back
 	started bool   // JSON: the first byte that is not white space came
@@ -62,6 +62,9 @@ type producer struct {
 	seenEvents int           // events at the last reconnection
 	reconnects int           // reconnections in a row that brought no event
 }
+
+// errNoBody stands for the classification of a JSON answer without a body.
+var errNoBody = errors.New("no body")
 
 // maxReconnects is how many reconnections in a row to an upstream event
 // stream may bring nothing new before the call fails.
@@ -129,7 +132,7 @@ func (p *producer) part(b []byte) {
 	}
 	if p.big == nil {
 		p.big = p.c.st.Begin()
-		p.scan = mcpmsg.Scanner{}
+		p.scan = new(mcpmsg.Scanner)
 	}
 	p.write(b)
 }
@@ -153,6 +156,7 @@ func (p *producer) jsonBody(b []byte) {
 		}
 		p.started = true
 		p.big = p.c.st.Begin()
+		p.scan = new(mcpmsg.Scanner)
 	}
 	if len(p.head) < splitAt {
 		p.head = append(p.head, b[:min(len(b), splitAt-len(p.head))]...)
@@ -303,7 +307,10 @@ func (p *producer) jsonDone() {
 	big := p.big
 	p.big = nil
 	var msgs []mcpmsg.Message
-	msg, err := p.scan.Message()
+	msg, err := mcpmsg.Message{}, errNoBody
+	if p.scan != nil {
+		msg, err = p.scan.Message()
+	}
 	if err == nil {
 		msgs = []mcpmsg.Message{msg}
 	} else if big != nil && len(p.head) < splitAt {

@@ -12,83 +12,113 @@ import (
 	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
 
+// streamWriter writes one held call's stream to one client: the events after
+// its cursor and the keep-alives it has not seen. Its methods are not safe
+// for concurrent use.
+type streamWriter struct {
+	h      *Handler
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	st     *streams.Stream
+	pol    policy
+	cursor uint64 // the last event written
+	ephVer uint64 // the version of the last keep-alives seen
+	primed bool   // the priming event is written, or none is due
+}
+
+// newStreamWriter returns a writer of st to w from the event after cursor.
+func (h *Handler) newStreamWriter(w http.ResponseWriter, st *streams.Stream, cursor uint64, pol policy) *streamWriter {
+	return &streamWriter{h: h, w: w, rc: http.NewResponseController(w), st: st, pol: pol, cursor: cursor,
+		primed: !pol.prime || cursor != 0}
+}
+
+// step writes what the client has not seen, and flushes it. It returns the
+// channel that is closed when there is more, and whether the stream is over
+// for this client: the call's end is written, or events after the cursor
+// were dropped for space (the stream ends rather than go on with a hole in
+// it; a client that comes back is refused with the cause). An error is the
+// client's: it is gone.
+func (sw *streamWriter) step() (changed <-chan struct{}, over bool, err error) {
+	h, w, st, pol := sw.h, sw.w, sw.st, sw.pol
+	wrote := false
+	if !sw.primed {
+		sw.primed, wrote = true, true
+		if _, err := sse.WriteEvent(w, sse.Event{ID: streams.EventID(st.ID, 0)}); err != nil {
+			return nil, true, err
+		}
+	}
+	b := st.Read(sw.cursor, sw.ephVer)
+	if b.Gap {
+		h.log.Warn("held call's stream ended: events were dropped for space", zap.String("stream", st.ID))
+		return nil, true, nil
+	}
+	sw.ephVer = b.KeepAliveVer
+	for _, ev := range b.Events {
+		if err = writeEvent(w, st, h.eventID(st, ev, pol), ev); err != nil {
+			break
+		}
+		sw.cursor, wrote = ev.Seq, true
+	}
+	// Nothing follows the response, not even a keep-alive.
+	for _, ka := range b.KeepAlives {
+		if err != nil || b.Done {
+			break
+		}
+		kind := "comment"
+		if ka.Comment {
+			_, err = sse.WriteComment(w, string(ka.Data))
+		} else if _, err = sse.WriteEventBytes(w, h.eventID(st, ka, pol), ka.Name, ka.Data); err == nil {
+			sw.cursor, kind = ka.Seq, "progress"
+		}
+		wrote = true
+		h.Observer.KeepAlive(kind)
+	}
+	if err == nil && wrote {
+		err = sw.rc.Flush()
+	}
+	return b.Changed, b.Done || err != nil, err
+}
+
+// gone notes that the client left: from protocol 2026-07-28 on, that cancels
+// the call.
+func (sw *streamWriter) gone() {
+	if sw.pol.cancelOnGone && sw.st.Cancel() {
+		sw.h.log.Info("held call cancelled: its client left", zap.String("stream", sw.st.ID))
+	}
+}
+
 // read writes a held call's stream to one client, from the event after
 // cursor, until the call is over, the client leaves, or (by the policy) it is
 // time to close the connection for the client to poll. It is the only writer
-// to w. The caller has attached the reader to st (so that a call which ends
-// at once still counts its client); read detaches it.
+// to w, and owns the goroutine it runs on. The caller has attached the
+// reader to st (so that a call which ends at once still counts its client);
+// read detaches it.
 func (h *Handler) read(w http.ResponseWriter, r *http.Request, st *streams.Stream, cursor uint64, pol policy, detach func()) {
-	rc := http.NewResponseController(w)
 	defer detach()
-	gone := func() {
-		if pol.cancelOnGone && st.Cancel() {
-			h.log.Info("held call cancelled: its client left", zap.String("stream", st.ID))
-		}
-	}
-	if pol.prime && cursor == 0 {
-		if _, err := sse.WriteEvent(w, sse.Event{ID: streams.EventID(st.ID, 0)}); err != nil || rc.Flush() != nil {
-			gone()
-			return
-		}
-	}
+	sw := h.newStreamWriter(w, st, cursor, pol)
 	var poll <-chan time.Time
 	if pol.poll {
 		t := time.NewTimer(h.cfg.PollAfter)
 		defer t.Stop()
 		poll = t.C
 	}
-	var ephVer uint64
 	for {
-		b := st.Read(cursor, ephVer)
-		if b.Gap {
-			// Events after the cursor were dropped for space: end the
-			// stream rather than send it with a hole. A client that comes
-			// back is refused with the cause.
-			h.log.Warn("held call's stream ended: events were dropped for space", zap.String("stream", st.ID))
-			return
-		}
-		ephVer = b.KeepAliveVer
-		var err error
-		wrote := false
-		for _, ev := range b.Events {
-			if err = writeEvent(w, st, h.eventID(st, ev, pol), ev); err != nil {
-				break
-			}
-			cursor, wrote = ev.Seq, true
-		}
-		// Nothing follows the response, not even a keep-alive.
-		for _, ka := range b.KeepAlives {
-			if err != nil || b.Done {
-				break
-			}
-			kind := "comment"
-			if ka.Comment {
-				_, err = sse.WriteComment(w, string(ka.Data))
-			} else if _, err = sse.WriteEventBytes(w, h.eventID(st, ka, pol), ka.Name, ka.Data); err == nil {
-				cursor, kind = ka.Seq, "progress"
-			}
-			wrote = true
-			h.Observer.KeepAlive(kind)
-		}
-		if err == nil && wrote {
-			err = rc.Flush()
-		}
+		changed, over, err := sw.step()
 		if err != nil {
-			gone()
-			return
+			sw.gone()
 		}
-		if b.Done {
+		if over {
 			return
 		}
 		select {
-		case <-b.Changed:
+		case <-changed:
 		case <-r.Context().Done():
-			gone()
+			sw.gone()
 			return
 		case <-poll:
 			// The stream goes on; the client comes back with Last-Event-ID.
 			_, _ = sse.WriteRetry(w, h.cfg.Retry)
-			_ = rc.Flush()
+			_ = sw.rc.Flush()
 			return
 		}
 	}

@@ -10,6 +10,11 @@ import (
 
 // IsMediaType reports whether a Content-Type names the media type mt.
 func IsMediaType(contentType, mt string) bool {
+	if !strings.Contains(contentType, ";") {
+		// No parameters, the common case: what mime.ParseMediaType would
+		// decide, without its allocations.
+		return strings.EqualFold(strings.TrimSpace(contentType), mt)
+	}
 	got, _, err := mime.ParseMediaType(contentType)
 	return err == nil && got == mt
 }
@@ -18,7 +23,9 @@ func IsMediaType(contentType, mt string) bool {
 // text/event-stream, as an MCP client that takes a streamed answer does.
 func AcceptsEventStream(h http.Header) bool {
 	for _, v := range h.Values("Accept") {
-		for _, part := range strings.Split(v, ",") {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
 			mt, _, _ := strings.Cut(part, ";")
 			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
 				return true

@@ -99,7 +99,7 @@ func (m *Message) parseToolCallParams() error {
 	if m.Params == nil {
 		return nil
 	}
-	return eachMember(m.Params, func(key string, raw json.RawMessage) (err error) {
+	return members(m.Params, func(key string, raw json.RawMessage) (err error) {
 		switch key {
 		case "name":
 			return json.Unmarshal(raw, &m.Tool)
@@ -114,13 +114,14 @@ func (m *Message) parseToolCallParams() error {
 
 // idMember returns the member key of the JSON object obj when it is a string
 // or a number (an id or a progress token), or nil; it fails when obj is not
-// an object. A nil obj has no members.
+// an object. A nil obj has no members. obj must be valid JSON: a value that
+// Parse took from a message it validated.
 func idMember(obj json.RawMessage, key string) (json.RawMessage, error) {
 	if obj == nil {
 		return nil, nil
 	}
 	var id json.RawMessage
-	err := eachMember(obj, func(k string, raw json.RawMessage) error {
+	err := members(obj, func(k string, raw json.RawMessage) error {
 		if k == key && validID(raw) {
 			id = raw
 		}
@@ -137,6 +138,13 @@ func eachMember(data []byte, fn func(key string, raw json.RawMessage) error) err
 	if !json.Valid(data) {
 		return errInvalidJSON
 	}
+	return members(data, fn)
+}
+
+// members is eachMember for data that is known to be valid JSON (a member of
+// an object that eachMember validated), so that nested objects are not
+// validated again.
+func members(data []byte, fn func(key string, raw json.RawMessage) error) error {
 	i := skipSpace(data, 0)
 	if data[i] != '{' {
 		return errNotObject
