@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -305,5 +307,97 @@ func TestLargeResultResumedThroughBinary(t *testing.T) {
 	}
 	if r := rawGET(t, url, "large-session", priming); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("resumption of the expired stream: %s", r.Status)
+	}
+}
+
+// TestResumeAcrossGapGets409 drops the priming event's successors from a
+// stream (store_limit 16KiB, no room to spill) and resumes after the
+// priming event: the client gets 409 and a JSON-RPC error saying events
+// were dropped, the resumption is counted as a gap and logged.
+func TestResumeAcrossGapGets409(t *testing.T) {
+	note := `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"` + strings.Repeat("x", 1000) + `"}}`
+	wrote, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	up := startRawUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		for range 100 {
+			fmt.Fprintf(w, "data: %s\n\n", note)
+		}
+		http.NewResponseController(w).Flush()
+		once.Do(func() { close(wrote) })
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}\n\n")
+	})
+	c := startCaddy(t, up, fmt.Sprintf(`
+	mcp_keepalive {
+		grace 0
+		store_limit 16KiB
+		spill_dir %q
+		spill_limit 1
+	}
+	reverse_proxy {upstream}`, t.TempDir()))
+	url := c.URL + "/mcp"
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := rawRequest(ctx, t, url, "gap-session",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"chatty","arguments":{}}}`)
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	resp, err := noKeepAlive.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var priming sse.Event
+	dec := sse.NewDecoder(0)
+	br := bufio.NewReader(resp.Body)
+	for priming.ID == "" {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no priming event: %v", err)
+		}
+		dec.Feed([]byte(line), func(ev sse.Event) { priming = ev })
+	}
+	if priming.Data != "" || !strings.HasSuffix(priming.ID, "-0") {
+		t.Fatalf("first event %+v, want the priming event", priming)
+	}
+	cancel()
+	resp.Body.Close()
+
+	select {
+	case <-wrote:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream did not write its notifications")
+	}
+	// That the upstream wrote them does not tell that caddy-stata has
+	// stored them; that it logged the end of the call does, since the
+	// response comes after them.
+	close(release)
+	waitFinished(t, c, "1", `"outcome":"response"`, `"client_gone":true`)
+
+	gap := rawGET(t, url, "gap-session", priming.ID)
+	body, _ := io.ReadAll(gap.Body)
+	var m rpcMessage
+	if gap.StatusCode != http.StatusConflict || json.Unmarshal(body, &m) != nil || m.Error == nil ||
+		!strings.Contains(m.Error.Message, "dropped") || bytes.Contains(body, []byte("notifications/message")) {
+		t.Fatalf("resumption across the gap: %s %s", gap.Status, body)
+	}
+	if ct := gap.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("409 with content type %q", ct)
+	}
+	if v := metric(t, c, `caddy_mcp_keepalive_replays_total{result="gap"}`); v != 1 {
+		t.Errorf(`replays_total{result="gap"} = %v, want 1`, v)
+	}
+	if v := metric(t, c, `caddy_mcp_keepalive_replays_total{result="served"}`); v > 0 {
+		t.Errorf(`replays_total{result="served"} = %v, want none`, v)
+	}
+	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer lcancel()
+	if _, err := c.waitLog(lctx, "resumption refused: events after the cursor were dropped for space"); err != nil {
+		t.Fatal(err)
 	}
 }
