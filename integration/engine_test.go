@@ -401,3 +401,101 @@ func TestResumeAcrossGapGets409(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFastPathNoGoroutineInBinary makes 500 calls answered within the grace
+// period over one keep-alive connection: caddy-stata has as many goroutines
+// after them as before, and none of them was held.
+func TestFastPathNoGoroutineInBinary(t *testing.T) {
+	up := startRawUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		var msg struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil || msg.ID == nil {
+			jsonReply(w, http.StatusBadRequest, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request"}}`)
+			return
+		}
+		jsonReply(w, http.StatusOK, `{"jsonrpc":"2.0","id":`+string(msg.ID)+`,"result":{"content":[{"type":"text","text":"quick"}]}}`)
+	})
+	c := startCaddy(t, up, `
+	mcp_keepalive
+	reverse_proxy {upstream}`)
+	url := c.URL + "/mcp"
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, DisableCompression: true}}
+	defer client.CloseIdleConnections()
+	call := func(i int) {
+		t.Helper()
+		resp, err := client.Do(rawRequest(context.Background(), t, url, "",
+			fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"quick","arguments":{}}}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" ||
+			!bytes.Contains(body, []byte(fmt.Sprintf(`"id":%d,"result"`, i))) {
+			t.Fatalf("call %d: %s %s %s %v", i, resp.Status, resp.Header.Get("Content-Type"), body, err)
+		}
+	}
+	count := func() float64 {
+		t.Helper()
+		v, err := adminMetric(http.DefaultClient, c.Admin, "go_goroutines")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	// settled returns the goroutine count once three readings in a row
+	// agree on it, and the first reading: goroutines that are ending (those
+	// of the start-up, or the connection reader a request's end stops just
+	// after its answer went out) are not counted, lasting ones are.
+	settled := func() (n, first float64) {
+		t.Helper()
+		n = count()
+		first = n
+		for deadline, steady := time.Now().Add(5*time.Second), 0; steady < 2; {
+			if time.Now().After(deadline) {
+				t.Fatalf("the goroutine count does not settle, last at %v", n)
+			}
+			time.Sleep(50 * time.Millisecond)
+			m := count()
+			if m != n {
+				n, steady = m, 0
+				continue
+			}
+			steady++
+		}
+		return n, first
+	}
+	// The first call opens the client's connection and caddy-stata's to the
+	// upstream, which then stay; the first reading opens the admin
+	// connection.
+	call(0)
+	before, _ := settled()
+	for i := 1; i <= 500; i++ {
+		call(i)
+	}
+	after, first := settled()
+	t.Logf("caddy-stata has %v goroutines after 500 fast calls (%v at the first reading), %v before", after, first, before)
+	if after != before {
+		_, profile := goroutines(t, c.Admin)
+		t.Fatalf("%v goroutines after 500 fast calls, %v before; now:\n%s", after, before, profile)
+	}
+	// No outcome of a held call was counted, whatever its label.
+	resp, err := http.Get("http://" + c.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^caddy_mcp_keepalive_calls_finished_total\S* (\S+)$`).FindAllSubmatch(metrics, -1) {
+		if string(m[1]) != "0" {
+			t.Errorf("a fast call was held: %s", m[0])
+		}
+	}
+	if v := metric(t, c, "caddy_mcp_keepalive_calls_held"); v > 0 {
+		t.Errorf("caddy_mcp_keepalive_calls_held = %v", v)
+	}
+}
