@@ -84,7 +84,7 @@ type call struct {
 	tick       *time.Timer
 	deadline   *time.Timer
 	detach     func()        // ends the count of the client as the stream's reader
-	readerDone chan struct{} // inline: closed when the reader is done
+	live       *liveWriter   // inline: writes the stream to the client
 	over       bool          // the call is over: timers stopped, slot given back
 }
 
@@ -121,7 +121,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 			// Closing the request cancels the call at once. Other clients
 			// that leave are noticed when the grace period ends or the
 			// upstream answers, whichever comes first.
-			c.stopGone = context.AfterFunc(r.Context(), c.commit)
+			c.stopGone = context.AfterFunc(r.Context(), c.clientLeft)
 		}
 		c.mu.Unlock()
 	} else {
@@ -140,7 +140,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 	}
 
 	c.mu.Lock()
-	state, readerDone, detach := c.state, c.readerDone, c.detach
+	state, live, detach := c.state, c.live, c.detach
 	c.mu.Unlock()
 	switch {
 	case state == statePassed:
@@ -150,8 +150,9 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs
 			panic(http.ErrAbortHandler)
 		}
 		return c.err
-	case readerDone != nil:
-		<-readerDone
+	case live != nil:
+		live.close()
+		detach()
 	case detach != nil:
 		c.commitHeaders()
 		h.read(w, r, c.st, 0, pol, detach)
@@ -180,6 +181,7 @@ func (c *call) run(next keepalive.Next, up *http.Request) {
 		c.upstreamDone()
 		c.mu.Unlock()
 		c.cancel()
+		c.kick()
 	}()
 	req := up
 	for {
@@ -208,8 +210,9 @@ func (c *call) run(next keepalive.Next, up *http.Request) {
 // keep-alives, and lets a reader write the stream to the client.
 func (c *call) commit() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.commitLocked()
+	c.mu.Unlock()
+	c.kick()
 }
 
 // commitLocked is commit; c.mu must be held.
@@ -245,20 +248,41 @@ func (c *call) commitLocked() {
 	}
 	// The client is attached before the call can end, so that a call which
 	// ends at once is not taken for one whose client left.
-	detach := c.st.Attach(c.r.Context())
+	c.detach = c.st.Attach(c.r.Context())
 	if !c.inline {
-		c.detach = detach
 		c.settle()
 		return
 	}
-	c.readerDone = make(chan struct{})
-	h.calls.Add(1)
-	go func() {
-		defer h.calls.Done()
-		defer close(c.readerDone)
-		c.commitHeaders()
-		h.read(c.w, c.r, c.st, 0, c.pol, detach)
-	}()
+	c.live = &liveWriter{sw: h.newStreamWriter(c.w, c.st, 0, c.pol), headers: c.commitHeaders}
+	if c.pol.cancelOnGone && c.stopGone == nil {
+		c.stopGone = context.AfterFunc(c.r.Context(), c.clientLeft)
+	}
+}
+
+// clientLeft is the function of the watch on a client whose leaving cancels
+// the call (protocol 2026-07-28 on): within the grace period it commits the
+// call, which cancels it; after, it cancels the stream.
+func (c *call) clientLeft() {
+	c.mu.Lock()
+	st := c.st
+	if c.state == stateGrace {
+		c.commitLocked()
+		st = nil
+	}
+	c.mu.Unlock()
+	if st != nil && st.Cancel() {
+		c.h.log.Info("held call cancelled: its client left", zap.String("stream", st.ID))
+	}
+}
+
+// kick lets the live writer write what is new, outside c.mu.
+func (c *call) kick() {
+	c.mu.Lock()
+	live := c.live
+	c.mu.Unlock()
+	if live != nil {
+		live.kick()
+	}
 }
 
 // settle wakes the request's goroutine of a call that is not inline; c.mu
@@ -270,13 +294,13 @@ func (c *call) settle() {
 	}
 }
 
-// stopGrace stops the grace timer and the watch on the client; c.mu must be
-// held.
+// stopGrace stops the grace timer and, unless the call is committed, the
+// watch on the client; c.mu must be held.
 func (c *call) stopGrace() {
 	if c.grace != nil {
 		c.grace.Stop()
 	}
-	if c.stopGone != nil {
+	if c.stopGone != nil && c.state != stateCommitted {
 		c.stopGone()
 	}
 }
@@ -336,6 +360,9 @@ func (c *call) end() {
 	c.over = true
 	c.tick.Stop()
 	c.deadline.Stop()
+	if c.stopGone != nil {
+		c.stopGone()
+	}
 	clients := c.st.Readers()
 	ttl := time.Duration(0)
 	if c.pol.ids {
@@ -363,14 +390,16 @@ func (c *call) end() {
 // ticks do not add up.
 func (c *call) onTick() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.over || c.prod.outcome != "" {
+		c.mu.Unlock()
 		return
 	}
 	c.keepAlive()
 	c.ticks++
 	next := c.committed.Add(time.Duration(c.ticks+1) * c.h.cfg.Interval)
 	c.tick.Reset(max(time.Until(next), 0))
+	c.mu.Unlock()
+	c.kick()
 }
 
 // keepAlive adds the stream's keep-alives: invented progress for each
@@ -400,13 +429,15 @@ func (c *call) keepAlive() {
 // and its upstream request is cancelled.
 func (c *call) onDeadline() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.prod.outcome != "" {
+		c.mu.Unlock()
 		return
 	}
 	c.prod.fail(keepalive.OutcomeTimeout, mcpmsg.CodeRequestTimeout,
 		"the call ran longer than max_duration "+c.h.cfg.MaxDuration.String()+" and was cancelled")
 	c.cancel()
+	c.mu.Unlock()
+	c.kick()
 }
 
 // passThrough writes an answer that came within the grace period to the client

@@ -82,6 +82,12 @@ func (c *call) Write(p []byte) (int, error) {
 		return len(p), nil
 	case stateCommitted:
 		c.prod.body(p)
+		live := c.live
+		c.mu.Unlock()
+		if live != nil {
+			live.kick()
+		}
+		return len(p), nil
 	}
 	c.mu.Unlock()
 	return len(p), nil
