@@ -77,15 +77,15 @@ type call struct {
 	aborted  bool        // it panicked, as reverse_proxy does when a body breaks off
 
 	// Set at the commit.
-	st         *streams.Stream
-	prod       producer
-	committed  time.Time
-	ticks      int // keep-alives so far, for their schedule
-	tick       *time.Timer
-	deadline   *time.Timer
-	detach     func()        // ends the count of the client as the stream's reader
-	live       *liveWriter   // inline: writes the stream to the client
-	over       bool          // the call is over: timers stopped, slot given back
+	st        *streams.Stream
+	prod      producer
+	committed time.Time
+	ticks     int // keep-alives so far, for their schedule
+	tick      *time.Timer
+	deadline  *time.Timer
+	detach    func()      // ends the count of the client as the stream's reader
+	live      *liveWriter // inline: writes the stream to the client
+	over      bool        // the call is over: timers stopped, slot given back
 }
 
 // hold runs a tools/call (or a batch with one, whose requests are reqs)
