@@ -56,46 +56,29 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// installTS runs npm ci in dir unless node_modules is already installed from
-// the same lock file (npm records it in node_modules/.package-lock.json).
+// installedLock is where installTS keeps, inside node_modules, a copy of the
+// package-lock.json that node_modules was installed from. npm ci removes
+// node_modules first, so the copy never outlives the tree it describes.
+const installedLock = ".installed-package-lock.json"
+
+// installTS runs npm ci in dir unless node_modules was installed from the
+// same package-lock.json, byte for byte: a changed lock, a new package or a
+// tree installed before this check (without the copy) is installed afresh.
 func installTS(dir string) error {
 	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 	if err != nil {
 		return err
 	}
-	installed, err := os.ReadFile(filepath.Join(dir, "node_modules", ".package-lock.json"))
-	if err == nil && bytes.Contains(installed, []byte(`"node_modules/@modelcontextprotocol/sdk"`)) &&
-		sameVersions(lock, installed) {
+	stamp := filepath.Join(dir, "node_modules", installedLock)
+	if installed, err := os.ReadFile(stamp); err == nil && bytes.Equal(installed, lock) {
 		return nil
 	}
 	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 	cmd.Dir = dir
-	return runCmd(cmd)
-}
-
-// sameVersions reports whether the installed tree has the SDK version the
-// lock file pins.
-func sameVersions(lock, installed []byte) bool {
-	return sdkVersion(lock) != "" && sdkVersion(lock) == sdkVersion(installed)
-}
-
-// sdkVersion finds the SDK's version in a package-lock.json.
-func sdkVersion(lock []byte) string {
-	i := bytes.Index(lock, []byte(`"node_modules/@modelcontextprotocol/sdk": {`))
-	if i < 0 {
-		return ""
+	if err := runCmd(cmd); err != nil {
+		return err
 	}
-	rest := lock[i:]
-	j := bytes.Index(rest, []byte(`"version": "`))
-	if j < 0 {
-		return ""
-	}
-	rest = rest[j+len(`"version": "`):]
-	k := bytes.IndexByte(rest, '"')
-	if k < 0 {
-		return ""
-	}
-	return string(rest[:k])
+	return os.WriteFile(stamp, lock, 0o644)
 }
 
 // command runs a command in the module's root, showing its output on failure.
