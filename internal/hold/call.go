@@ -50,8 +50,7 @@ type call struct {
 	reqs   []*keepalive.Call
 	start  time.Time
 	pol    policy
-	owner  streams.Owner
-	key    string // the owner's key of the first request's id
+	key    string // the Index's key of the first request: its client and id
 	w      http.ResponseWriter
 	r      *http.Request
 	cancel context.CancelFunc // cancels the upstream request
@@ -93,10 +92,9 @@ type call struct {
 // ends, which may be after hold returns.
 func (h *Handler) hold(w http.ResponseWriter, r *http.Request, body []byte, reqs []*keepalive.Call, next keepalive.Next) error {
 	pol := h.policyFor(revision(r.Header))
-	owner := streams.OwnerOf(r.Header)
 	c := &call{
-		h: h, reqs: reqs, start: reqs[0].Start, pol: pol, owner: owner,
-		key: owner.Key(mcpmsg.IDKey(reqs[0].ID)), w: w, r: r,
+		h: h, reqs: reqs, start: reqs[0].Start, pol: pol,
+		key: indexKey(r.Header, mcpmsg.IDKey(reqs[0].ID)), w: w, r: r,
 		inline: !pol.poll, header: make(http.Header),
 	}
 	c.prod.c = c
@@ -223,7 +221,7 @@ func (c *call) commitLocked() {
 	c.state = stateCommitted
 	c.stopGrace()
 	h := c.h
-	c.st = h.store.Create(c.owner, mcpmsg.IDKey(c.reqs[0].ID), h.limits, c.cancel)
+	c.st = h.store.Create(streams.OwnerOf(c.r.Header), mcpmsg.IDKey(c.reqs[0].ID), h.limits, c.cancel)
 	c.unindex()
 	h.calls.Add(1) // done when the call is over
 	c.committed = time.Now()

@@ -51,12 +51,14 @@ func TestFastPathNoGoroutine(t *testing.T) {
 	for range 1000 {
 		call()
 	}
+	// Goroutines of earlier tests may still be ending, so the count may
+	// fall; it must never rise.
 	for i, n := range during {
-		if n != before {
+		if n > before {
 			t.Fatalf("call %d: %d goroutines while the upstream was called, %d before the burst", i, n, before)
 		}
 	}
-	if after := runtime.NumGoroutine(); after != before {
+	if after := runtime.NumGoroutine(); after > before {
 		t.Fatalf("%d goroutines after the burst, %d before", after, before)
 	}
 }

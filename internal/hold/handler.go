@@ -128,12 +128,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 // for its id and its upstream request is cancelled; the notification itself
 // goes to next either way.
 func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, next keepalive.Next) error {
-	owner, key := streams.OwnerOf(r.Header), mcpmsg.IDKey(msg.RequestID)
+	key := mcpmsg.IDKey(msg.RequestID)
 	cancelled := false
-	if c := h.index.lookup(owner.Key(key)); c != nil {
+	if c := h.index.lookup(indexKey(r.Header, key)); c != nil {
 		cancelled = c.cancelInGrace()
 	}
-	if st := h.store.Lookup(owner, key); !cancelled && st != nil {
+	if st := h.store.Lookup(streams.OwnerOf(r.Header), key); !cancelled && st != nil {
 		cancelled = st.Cancel()
 	}
 	if cancelled {

@@ -1,6 +1,9 @@
 package hold
 
-import "sync"
+import (
+	"net/http"
+	"sync"
+)
 
 // Index finds the held calls still in their grace period by their owner's
 // key of the request id, so that a notifications/cancelled that arrives then
@@ -9,6 +12,14 @@ import "sync"
 type Index struct {
 	mu    sync.Mutex
 	calls map[string]*call
+}
+
+// indexKey returns the Index's key of the request whose id key is request,
+// from a client with the headers h: the same session and credentials as a
+// stream's owner, kept as they came rather than hashed, since a key lives
+// only as long as its request.
+func indexKey(h http.Header, request string) string {
+	return h.Get("Mcp-Session-Id") + "\x00" + h.Get("Authorization") + "\x00" + request
 }
 
 // NewIndex returns an empty Index.

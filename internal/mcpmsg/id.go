@@ -43,9 +43,36 @@ func IDKey(raw json.RawMessage) string {
 		}
 		return "s" + s
 	}
+	if canonicalInt(raw) {
+		// The form of nearly every id: what RatString would give, without
+		// big.Rat's allocations.
+		return "n" + string(raw)
+	}
 	r, ok := new(big.Rat).SetString(string(raw))
 	if !ok {
 		return ""
 	}
 	return "n" + r.RatString()
+}
+
+// canonicalInt reports whether raw is an integer written as RatString writes
+// it: an optional minus, then digits without a leading zero (or a lone 0),
+// and not -0.
+func canonicalInt(raw []byte) bool {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+		if len(digits) == 1 && digits[0] == '0' {
+			return false
+		}
+	}
+	if len(digits) == 0 || (digits[0] == '0' && len(digits) > 1) {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package mcpmsg
 
 import (
 	"encoding/json"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -152,5 +153,19 @@ func TestIDKey(t *testing.T) {
 	}
 	if IDKey(json.RawMessage(`{}`)) != "" || IDKey(nil) != "" {
 		t.Error("a key for an id that is neither a string nor a number")
+	}
+}
+
+// TestIDKeyIntegersAsRatString checks that the shortcut for integers gives
+// the key big.Rat gives.
+func TestIDKeyIntegersAsRatString(t *testing.T) {
+	for _, raw := range []string{"0", "-0", "1", "-1", "10", "007", "-007", "12345678901234567890123", "-98765432109876543210", "1.0", "1e3", "-", ""} {
+		want := ""
+		if r, ok := new(big.Rat).SetString(raw); ok && raw != "" {
+			want = "n" + r.RatString()
+		}
+		if got := IDKey(json.RawMessage(raw)); got != want {
+			t.Errorf("IDKey(%s) = %q, want %q", raw, got, want)
+		}
 	}
 }

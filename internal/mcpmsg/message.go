@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Method names the handler treats specially.
@@ -64,7 +65,7 @@ func Parse(data []byte) (Message, error) {
 		case "id":
 			m.ID = raw
 		case "method":
-			return json.Unmarshal(raw, &m.Method)
+			return unmarshalString(raw, &m.Method)
 		case "params":
 			m.Params = raw
 		case "result":
@@ -102,7 +103,7 @@ func (m *Message) parseToolCallParams() error {
 	return members(m.Params, func(key string, raw json.RawMessage) (err error) {
 		switch key {
 		case "name":
-			return json.Unmarshal(raw, &m.Tool)
+			return unmarshalString(raw, &m.Tool)
 		case "_meta":
 			if !bytes.Equal(raw, []byte("null")) {
 				m.ProgressToken, err = idMember(raw, "progressToken")
@@ -234,6 +235,16 @@ func unquote(quoted []byte) (string, error) {
 	var s string
 	err := json.Unmarshal(quoted, &s)
 	return s, err
+}
+
+// unmarshalString is json.Unmarshal into a string, without its reflection
+// for the common string of valid UTF-8 with no escapes.
+func unmarshalString(raw []byte, s *string) error {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		*s = string(raw[1 : len(raw)-1])
+		return nil
+	}
+	return json.Unmarshal(raw, s)
 }
 
 // validID reports whether raw is a JSON string or number, the types an MCP id or

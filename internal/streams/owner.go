@@ -31,7 +31,3 @@ func (o Owner) Is(other Owner) bool {
 func (o Owner) key(request string) string {
 	return o.session + "\x00" + string(o.auth[:]) + "\x00" + request
 }
-
-// Key returns the key under which o's request with the given id key is
-// known, for indexes of calls outside the store.
-func (o Owner) Key(request string) string { return o.key(request) }
