@@ -361,7 +361,12 @@ func (c *call) end() {
 	if c.stopGone != nil {
 		c.stopGone()
 	}
-	clients := c.st.Readers()
+	// Whether a client heard the end is decided when the end was added: a
+	// client that leaves once it has the response did not miss it.
+	clients := c.prod.clients
+	if c.prod.outcome == keepalive.OutcomeCancelled {
+		clients = c.st.Readers()
+	}
 	ttl := time.Duration(0)
 	if c.pol.ids {
 		ttl = c.h.cfg.Resume

@@ -41,6 +41,7 @@ type producer struct {
 
 	outcome string // set once the call is over
 	cause   string // why it failed, when it did
+	clients int    // clients connected just before the call's end was added
 
 	mode int
 	dec  *sse.Decoder
@@ -343,6 +344,9 @@ func (p *producer) commitBig(big *streams.EventWriter, name string) {
 		return
 	}
 	final := !p.pending()
+	if final {
+		p.clients = p.c.st.Readers()
+	}
 	seq, err := big.Commit(name, final)
 	p.appended(seq, err, final)
 }
@@ -389,6 +393,9 @@ func (p *producer) pending() bool {
 // awaits a response any more, which ends the call.
 func (p *producer) appendFinal(name string, data []byte) {
 	final := !p.pending()
+	if final {
+		p.clients = p.c.st.Readers()
+	}
 	seq, err := p.c.st.Append(name, data, final)
 	p.appended(seq, err, final)
 }
@@ -432,6 +439,7 @@ func (p *producer) fail(outcome string, code int, message string) {
 		return
 	}
 	p.outcome, p.cause = outcome, message
+	p.clients = p.c.st.Readers()
 	for _, r := range p.c.reqs {
 		if r.Answered {
 			continue
