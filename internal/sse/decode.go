@@ -61,9 +61,9 @@ func (d *Decoder) LastEventID() string { return d.lastID }
 // was seen.
 func (d *Decoder) Retry() (int, bool) { return d.retry, d.sawRetry }
 
-// TooLarge reports whether an event went past the size limit. Once it has,
+// tooLarge reports whether an event went past the size limit. Once it has,
 // Feed returns no more events.
-func (d *Decoder) TooLarge() bool { return d.overLimit }
+func (d *Decoder) tooLarge() bool { return d.overLimit }
 
 // Feed parses p and calls emit for each event it completes, in order. The
 // event's ID is the stream's last event id at the time of dispatch.

@@ -43,7 +43,7 @@ func checkSplit(t *testing.T, n, maxEvent int, chunks ...[]byte) {
 	}
 	got.LastID = d.LastEventID()
 	got.Retry, got.SawRetry = d.Retry()
-	got.TooLarge = d.TooLarge()
+	got.TooLarge = d.tooLarge()
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoding %q in %d chunks, split at %d, limit %d\n got %v\nwant %v", bytes.Join(chunks, nil), len(chunks), n, maxEvent, got, want)
 	}
@@ -129,7 +129,7 @@ func TestDecoderSplitLimit(t *testing.T) {
 		d.Feed([]byte("data: "+strings.Repeat("y", 30)), func(ev Event) { events = append(events, ev) })
 	}
 	d.Feed([]byte("\n\ndata: z\n\n"), func(ev Event) { events = append(events, ev) })
-	if !d.TooLarge() {
+	if !d.tooLarge() {
 		t.Error("not too large")
 	}
 	if len(events) != 1 || !events[0].Parted {

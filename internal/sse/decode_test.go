@@ -35,7 +35,7 @@ func decode(maxEvent int, chunks ...[]byte) result {
 	var r result
 	for _, c := range chunks {
 		d.Feed(c, func(ev Event) {
-			if d.TooLarge() {
+			if d.tooLarge() {
 				panic("an event emitted after the limit was reached")
 			}
 			r.Events = append(r.Events, ev)
@@ -43,7 +43,7 @@ func decode(maxEvent int, chunks ...[]byte) result {
 	}
 	r.LastID = d.LastEventID()
 	r.Retry, r.SawRetry = d.Retry()
-	r.TooLarge = d.TooLarge()
+	r.TooLarge = d.tooLarge()
 	return r
 }
 
@@ -248,11 +248,11 @@ func TestDecoderStopsAfterLimit(t *testing.T) {
 	var got []Event
 	emit := func(ev Event) { got = append(got, ev) }
 	d.Feed([]byte("data: small\n\n"), emit)
-	if d.TooLarge() || len(got) != 1 {
-		t.Fatalf("after a small event: too large %t, events %+q", d.TooLarge(), got)
+	if d.tooLarge() || len(got) != 1 {
+		t.Fatalf("after a small event: too large %t, events %+q", d.tooLarge(), got)
 	}
 	d.Feed([]byte("data: "+strings.Repeat("x", 100)), emit)
-	if !d.TooLarge() {
+	if !d.tooLarge() {
 		t.Fatal("TooLarge is false after 106 bytes of a line with a 16-byte limit")
 	}
 	for range 3 {
