@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -22,11 +20,8 @@ type caddy struct {
 	URL string // the front site, e.g. http://127.0.0.1:PORT
 	// Admin is the admin API's address, and Config the Caddyfile's path.
 	Admin, Config string
-	mu            sync.Mutex
-	logs          []string
-	// watchers are told of each log line.
-	watchers []func(string)
-	exited   chan struct{}
+	log           lines // the process's log lines
+	exited        chan struct{}
 }
 
 // freePort returns a loopback port nobody listens on now.
@@ -104,65 +99,23 @@ func startCaddyfile(t *testing.T, cfg, url, admin string) *caddy {
 	return c
 }
 
-// read collects the process's log lines and tells the watchers.
+// read collects the process's log lines until it exits.
 func (c *caddy) read(r io.Reader) {
 	defer close(c.exited)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		c.mu.Lock()
-		c.logs = append(c.logs, line)
-		watchers := append([]func(string){}, c.watchers...)
-		c.mu.Unlock()
-		for _, w := range watchers {
-			w(line)
-		}
-	}
+	c.log.collect(r)
 }
 
 // watch calls fn for every later log line.
-func (c *caddy) watch(fn func(string)) {
-	c.mu.Lock()
-	c.watchers = append(c.watchers, fn)
-	c.mu.Unlock()
-}
+func (c *caddy) watch(fn func(string)) { c.log.watch(fn) }
 
 // waitLog waits for a log line that contains every one of parts, seen before
 // or after the call.
 func (c *caddy) waitLog(ctx context.Context, parts ...string) (string, error) {
-	found := make(chan string, 1)
-	match := func(line string) {
-		for _, p := range parts {
-			if !strings.Contains(line, p) {
-				return
-			}
-		}
-		select {
-		case found <- line:
-		default:
-		}
-	}
-	c.watch(match)
-	c.mu.Lock()
-	for _, l := range c.logs {
-		match(l)
-	}
-	c.mu.Unlock()
-	select {
-	case l := <-found:
-		return l, nil
-	case <-ctx.Done():
-		return "", fmt.Errorf("no log line with %q: %w", parts, ctx.Err())
-	}
+	return c.log.wait(ctx, parts...)
 }
 
 // Logs returns everything the process logged so far.
-func (c *caddy) Logs() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.logs, "\n")
-}
+func (c *caddy) Logs() string { return c.log.String() }
 
 // stop ends the process and shows its log if the test failed.
 func (c *caddy) stop() {

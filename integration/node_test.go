@@ -1,14 +1,12 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,13 +14,11 @@ import (
 
 // nodeServer is one running Node.js MCP server from integration/ts.
 type nodeServer struct {
-	t        *testing.T
-	name     string
-	cmd      *exec.Cmd
-	mu       sync.Mutex
-	lines    []string
-	watchers []func(string)
-	done     sync.WaitGroup
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	out  lines // stdout and stderr
+	done sync.WaitGroup
 }
 
 // startNode runs node with args in integration/ts, with env added to the
@@ -51,74 +47,30 @@ func startNode(t *testing.T, name string, env []string, args ...string) *nodeSer
 	return s
 }
 
-// read collects the lines of r and tells the watchers.
+// read collects the lines of r.
 func (s *nodeServer) read(r io.Reader) {
 	defer s.done.Done()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		s.mu.Lock()
-		s.lines = append(s.lines, line)
-		watchers := append([]func(string){}, s.watchers...)
-		s.mu.Unlock()
-		for _, w := range watchers {
-			w(line)
-		}
-	}
+	s.out.collect(r)
 }
 
 // waitLine waits, up to 30 s, for an output line that contains every one of
 // parts, seen before or after the call, and returns it.
 func (s *nodeServer) waitLine(parts ...string) string {
 	s.t.Helper()
-	found := make(chan string, 1)
-	match := func(line string) {
-		for _, p := range parts {
-			if !strings.Contains(line, p) {
-				return
-			}
-		}
-		select {
-		case found <- line:
-		default:
-		}
-	}
-	s.mu.Lock()
-	s.watchers = append(s.watchers, match)
-	for _, l := range s.lines {
-		match(l)
-	}
-	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	select {
-	case l := <-found:
-		return l
-	case <-ctx.Done():
-		s.t.Fatalf("%s printed no line with %q:\n%s", s.name, parts, s.output())
-		return ""
+	line, err := s.out.wait(ctx, parts...)
+	if err != nil {
+		s.t.Fatalf("%s: %v:\n%s", s.name, err, s.output())
 	}
+	return line
 }
 
 // count returns how many output lines so far contain part.
-func (s *nodeServer) count(part string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.lines {
-		if strings.Contains(l, part) {
-			n++
-		}
-	}
-	return n
-}
+func (s *nodeServer) count(part string) int { return s.out.count(part) }
 
-func (s *nodeServer) output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.lines, "\n")
-}
+// output returns every output line so far.
+func (s *nodeServer) output() string { return s.out.String() }
 
 // stop ends the process and shows its output if the test failed.
 func (s *nodeServer) stop() {

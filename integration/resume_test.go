@@ -29,19 +29,7 @@ const pollingSite = `
 	}`
 
 // countLogs returns how many log lines contain every one of parts.
-func (c *caddy) countLogs(parts ...string) int {
-	n := 0
-	for _, line := range strings.Split(c.Logs(), "\n") {
-		all := true
-		for _, p := range parts {
-			all = all && strings.Contains(line, p)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
+func (c *caddy) countLogs(parts ...string) int { return c.log.count(parts...) }
 
 // TestPollingClientsResume runs a 10 s call through caddy-stata with
 // poll_after 2s: both SDK clients, at protocol 2025-11-25, succeed after
