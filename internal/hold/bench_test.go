@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -39,3 +40,46 @@ func BenchmarkFastPath(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkKeepAlive measures one keep-alive of a held call with a progress
+// token, written to its client: what every held call pays every interval.
+func BenchmarkKeepAlive(b *testing.B) {
+	cfg := testConfig()
+	cfg.Grace = 0
+	cfg.Interval = time.Hour // the benchmark ticks by itself
+	h := New(cfg, nil, nil, nil, zap.NewNop())
+	release := make(chan struct{})
+	started := make(chan *call, 1)
+	next := func(w http.ResponseWriter, r *http.Request) error {
+		started <- w.(*call)
+		<-release
+		writeJSON(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+		return nil
+	}
+	r := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(toolCall("1", "1")))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept", "application/json, text/event-stream")
+	r.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.ServeHTTP(discardWriter{make(http.Header)}, r, next)
+	}()
+	c := <-started
+	b.ReportAllocs()
+	for b.Loop() {
+		c.onTick()
+	}
+	b.StopTimer()
+	close(release)
+	<-done
+	h.Wait()
+}
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardWriter) WriteHeader(int)             {}
+func (d discardWriter) Flush()                      {}

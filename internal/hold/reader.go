@@ -24,7 +24,12 @@ type streamWriter struct {
 	cursor uint64 // the last event written
 	ephVer uint64 // the version of the last keep-alives seen
 	primed bool   // the priming event is written, or none is due
+	buf    []byte // small events are encoded here, again and again
 }
+
+// smallEvent is the size up to which an event is encoded in the writer's
+// buffer, which then stays that large.
+const smallEvent = 4 << 10
 
 // newStreamWriter returns a writer of st to w from the event after cursor.
 func (h *Handler) newStreamWriter(w http.ResponseWriter, st *streams.Stream, cursor uint64, pol policy) *streamWriter {
@@ -54,7 +59,12 @@ func (sw *streamWriter) step() (changed <-chan struct{}, over bool, err error) {
 	}
 	sw.ephVer = b.KeepAliveVer
 	for _, ev := range b.Events {
-		if err = writeEvent(w, st, h.eventID(st, ev, pol), ev); err != nil {
+		if ev.Data != nil && len(ev.Data) <= smallEvent {
+			err = sw.writeSmall(ev)
+		} else {
+			err = writeEvent(w, st, h.eventID(st, ev, pol), ev)
+		}
+		if err != nil {
 			break
 		}
 		sw.cursor, wrote = ev.Seq, true
@@ -66,8 +76,9 @@ func (sw *streamWriter) step() (changed <-chan struct{}, over bool, err error) {
 		}
 		kind := "comment"
 		if ka.Comment {
-			_, err = sse.WriteComment(w, string(ka.Data))
-		} else if _, err = sse.WriteEventBytes(w, h.eventID(st, ka, pol), ka.Name, ka.Data); err == nil {
+			sw.buf = sse.AppendComment(sw.buf[:0], string(ka.Data))
+			_, err = w.Write(sw.buf)
+		} else if err = sw.writeSmall(ka); err == nil {
 			sw.cursor, kind = ka.Seq, "progress"
 		}
 		wrote = true
@@ -77,6 +88,23 @@ func (sw *streamWriter) step() (changed <-chan struct{}, over bool, err error) {
 		err = sw.rc.Flush()
 	}
 	return b.Changed, b.Done || err != nil, err
+}
+
+// writeSmall writes an event whose data is in memory through the writer's
+// buffer, with its id when the policy sends ids.
+func (sw *streamWriter) writeSmall(ev streams.Event) error {
+	b := sw.buf[:0]
+	if sw.pol.ids {
+		b = append(b, "id: "...)
+		b = streams.AppendEventID(b, sw.st.ID, ev.Seq)
+		b = append(b, '\n')
+	}
+	b = sse.AppendEvent(b, "", ev.Name, ev.Data)
+	_, err := sw.w.Write(b)
+	if cap(b) <= 2*smallEvent {
+		sw.buf = b
+	}
+	return err
 }
 
 // gone notes that the client left: from protocol 2026-07-28 on, that cancels

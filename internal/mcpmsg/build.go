@@ -79,10 +79,28 @@ func appendNumber(b []byte, f float64) []byte {
 
 // appendString appends s as a JSON string.
 func appendString(b []byte, s string) []byte {
+	if plainString(s) {
+		// What json.Marshal writes for it, without its allocations.
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	enc, err := json.Marshal(s)
 	if err != nil {
 		// A Go string always marshals; invalid UTF-8 becomes U+FFFD.
 		return append(b, `""`...)
 	}
 	return append(b, enc...)
+}
+
+// plainString reports whether json.Marshal writes s as it is, between quotes:
+// printable ASCII with nothing it escapes.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

@@ -221,3 +221,14 @@ func TestProgressNoToken(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendStringAsMarshal checks that appendString writes what
+// json.Marshal writes, on its fast path and off it.
+func TestAppendStringAsMarshal(t *testing.T) {
+	for _, s := range []string{"", "stata_run: running for 1m30s", "a\"b", `back\slash`, "<&>", "tab\there", "é", "\x7f", "\xff", "日本"} {
+		want, _ := json.Marshal(s)
+		if got := appendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("appendString(%q) = %s, want x%s", s, got, want)
+		}
+	}
+}

@@ -36,36 +36,68 @@ const lineBreaks = "\r\n"
 // of bytes written. A field that contains a line break cannot be encoded in one
 // line, so ID and Name are cut at their first line break.
 func WriteEvent(w io.Writer, ev Event) (int, error) {
-	var b bytes.Buffer
-	b.Grow(len(ev.Data) + len(ev.ID) + len(ev.Name) + 32)
-	if ev.ID != "" {
-		b.WriteString("id: ")
-		b.WriteString(firstLine(ev.ID))
-		b.WriteByte('\n')
+	return w.Write(appendEvent(make([]byte, 0, len(ev.Data)+len(ev.ID)+len(ev.Name)+32), ev.ID, ev.Name, ev.Data))
+}
+
+// AppendEvent appends to dst the event that WriteEvent would write for the
+// same id, name and data, and returns the extended slice: a writer that keeps
+// dst between events encodes them without allocating.
+func AppendEvent(dst []byte, id, name string, data []byte) []byte {
+	return appendEvent(dst, id, name, data)
+}
+
+// appendEvent is AppendEvent for data of either type.
+func appendEvent[T string | []byte](b []byte, id, name string, data T) []byte {
+	if id != "" {
+		b = append(b, "id: "...)
+		b = append(b, firstLine(id)...)
+		b = append(b, '\n')
 	}
-	if ev.Name != "" {
-		b.WriteString("event: ")
-		b.WriteString(firstLine(ev.Name))
-		b.WriteByte('\n')
+	if name != "" {
+		b = append(b, "event: "...)
+		b = append(b, firstLine(name)...)
+		b = append(b, '\n')
 	}
-	data := ev.Data
 	for {
-		b.WriteString("data: ")
-		i := strings.IndexAny(data, lineBreaks)
+		b = append(b, "data: "...)
+		i := indexLineBreak(data)
 		if i < 0 {
-			b.WriteString(data)
-			b.WriteByte('\n')
+			b = append(b, data...)
+			b = append(b, '\n')
 			break
 		}
-		b.WriteString(data[:i])
-		b.WriteByte('\n')
+		b = append(b, data[:i]...)
+		b = append(b, '\n')
 		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
 			i++
 		}
 		data = data[i+1:]
 	}
-	b.WriteByte('\n')
-	return w.Write(b.Bytes())
+	return append(b, '\n')
+}
+
+// indexLineBreak returns the index of the first CR or LF in s, or -1.
+func indexLineBreak[T string | []byte](s T) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' || s[i] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// AppendComment appends to dst the comment line that WriteComment would
+// write for text.
+func AppendComment(dst []byte, text string) []byte {
+	dst = append(dst, ": "...)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, "\n\n"...)
 }
 
 // WriteComment writes a comment line, which receivers ignore but which keeps

@@ -159,3 +159,31 @@ func TestWriteEventBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendEventAsWriteEvent checks that AppendEvent and AppendComment give
+// the very bytes WriteEvent and WriteComment write, after what dst held.
+func TestAppendEventAsWriteEvent(t *testing.T) {
+	cases := []Event{
+		{}, {Data: "x"}, {ID: "1", Name: "message", Data: "a\nb"}, {ID: "i\nj", Name: "n\r", Data: "\r\n\r\n"},
+		{Data: "trailing\n"}, {Data: "\r"}, {ID: "mka-1-2", Data: `{"jsonrpc":"2.0"}`}, {Data: "a\r\nb\rc\nd"},
+	}
+	for _, ev := range cases {
+		var want bytes.Buffer
+		if _, err := WriteEvent(&want, ev); err != nil {
+			t.Fatal(err)
+		}
+		got := AppendEvent([]byte("prefix"), ev.ID, ev.Name, []byte(ev.Data))
+		if string(got) != "prefix"+want.String() {
+			t.Errorf("AppendEvent(%v) = %q, want %q", ev, got, "prefix"+want.String())
+		}
+	}
+	for _, text := range []string{"keepalive", "", "a\nb\rc"} {
+		var want bytes.Buffer
+		if _, err := WriteComment(&want, text); err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendComment(nil, text); string(got) != want.String() {
+			t.Errorf("AppendComment(%q) = %q, want %q", text, got, want.String())
+		}
+	}
+}

@@ -22,7 +22,16 @@ func newStreamID() string {
 
 // EventID returns the event id of the event at seq in stream.
 func EventID(stream string, seq uint64) string {
-	return idPrefix + stream + "-" + strconv.FormatUint(seq, 10)
+	return string(AppendEventID(make([]byte, 0, len(idPrefix)+len(stream)+21), stream, seq))
+}
+
+// AppendEventID appends EventID(stream, seq) to dst and returns the extended
+// slice.
+func AppendEventID(dst []byte, stream string, seq uint64) []byte {
+	dst = append(dst, idPrefix...)
+	dst = append(dst, stream...)
+	dst = append(dst, '-')
+	return strconv.AppendUint(dst, seq, 10)
 }
 
 // ParseEventID splits an event id into its stream id and sequence number. It
