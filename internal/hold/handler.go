@@ -72,43 +72,58 @@ var errBodyTooLarge = errors.New("request body too large")
 // held call, which it passes on and then cancels the call. Errors are next's
 // own, or the failure to read the request body.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepalive.Next) error {
+	calls, body, err := h.admit(w, r, next)
+	if calls == nil {
+		return err
+	}
+	// hold gives the slot back when the call ends, which may be after it
+	// returns.
+	return h.hold(w, r, body, calls, next)
+}
+
+// admit does all of ServeHTTP but holding a call: it serves what is not held
+// (returning a nil calls and the error to return), and returns the call to
+// hold, with its slot taken, and the request's body. It is a function of its
+// own so that its locals take no room in the frames that stay on the stack
+// under the whole upstream call of a held one.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.Next) (calls []*keepalive.Call, body []byte, err error) {
 	if r.Method == http.MethodGet && h.cfg.Resume > 0 {
 		if id, seq, ok := streams.ParseEventID(r.Header.Get("Last-Event-ID")); ok {
 			h.resume(w, r, id, seq)
-			return nil
+			return nil, nil, nil
 		}
 	}
 	if r.Method != http.MethodPost || !mcpmsg.IsMediaType(r.Header.Get("Content-Type"), "application/json") {
-		return next(w, r)
+		return nil, nil, next(w, r)
 	}
-	body, err := readBody(r.Body, r.ContentLength, h.cfg.MaxRequestBody)
+	body, err = readBody(r.Body, r.ContentLength, h.cfg.MaxRequestBody)
 	if errors.Is(err, errBodyTooLarge) {
 		keepalive.WriteError(w, http.StatusRequestEntityTooLarge, nil, mcpmsg.CodeInvalidRequest,
 			"request body is larger than "+strconv.FormatInt(h.cfg.MaxRequestBody, 10)+" bytes")
-		return nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return &keepalive.RequestBodyError{Err: err}
+		return nil, nil, &keepalive.RequestBodyError{Err: err}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if mcpmsg.IsBatch(body) {
-		return h.batch(w, r, body, next)
+		return nil, nil, h.batch(w, r, body, next)
 	}
 
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
 	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) {
-		return next(w, r)
+		return nil, nil, next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)
 	if err != nil {
-		return next(w, r)
+		return nil, nil, next(w, r)
 	}
 	if msg.Method == mcpmsg.MethodCancelled && msg.ID == nil {
-		return h.cancel(w, r, &msg, next)
+		return nil, nil, h.cancel(w, r, &msg, next)
 	}
 	if !msg.IsToolCall() || !h.cfg.Holds(msg.Tool) || !mcpmsg.AcceptsEventStream(r.Header) {
-		return next(w, r)
+		return nil, nil, next(w, r)
 	}
 
 	if !h.held.Acquire(h.cfg.MaxHeld) {
@@ -116,11 +131,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next keepali
 			zap.String("tool", msg.Tool), zap.Int("max_held", h.cfg.MaxHeld))
 		keepalive.WriteError(w, http.StatusServiceUnavailable, msg.ID, mcpmsg.CodeServerBusy,
 			keepalive.BusyMessage)
-		return nil
+		return nil, nil, nil
 	}
-	// hold gives the slot back when the call ends, which may be after it
-	// returns.
-	return h.hold(w, r, body, []*keepalive.Call{keepalive.NewCall(&msg, time.Now())}, next)
+	return []*keepalive.Call{keepalive.NewCall(&msg, time.Now())}, body, nil
 }
 
 // cancel handles a notifications/cancelled: if it names a call this handler
