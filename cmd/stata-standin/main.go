@@ -42,6 +42,15 @@
 //     for a few common codes (9, 100, 109, 110, 111, 198, 199, 459, 601, 603,
 //     2000); error 0 does nothing.
 //   - exit: ends the do-file without error.
+//   - cd ["<dir>"]: changes the current directory and shows it; a directory
+//     that cannot be entered is "unable to change to <dir>" with r(170).
+//   - do "<file>": runs another do-file, nested, its lines echoed into the
+//     same log after a blank line, ending with its own "end of do-file"; a
+//     relative name is relative to the current directory, and a file that
+//     cannot be read is "file <name> not found" with r(601). When the nested
+//     do-file stops with an error, so does the one that called it: its
+//     "end of do-file" and "r(<n>);" follow the nested one's. Names may be
+//     quoted with "..." or `"..."'.
 //   - comments: lines starting with * or //, " //" to the end of a line,
 //     /* ... */ (also across lines) and /// line continuation.
 //   - blank lines.
@@ -68,7 +77,7 @@ import (
 // Stata prints its logo, licence and notes, and says plainly what wrote the log.
 const banner = `
   stata-standin: a stand-in for Stata batch mode, not Stata
-  implements display, sleep, error, exit and comments only
+  implements display, sleep, error, exit, cd, do and comments only
 
 Notes:
       1. stata-standin is running in batch mode.
@@ -272,10 +281,22 @@ func stripComments(line string, inBlock, first bool) (code string, block, cont b
 // errStop is returned by execute for the exit command.
 var errStop = errors.New("exit")
 
+// maxDepth is how deeply do-files may call do-files; a do-file that runs
+// itself stops here instead of forever.
+const maxDepth = 32
+
 // run executes the statements of a do-file, writing each statement's echo and
 // output to w before the next one starts. Stata errors end the run normally
 // (they are part of the log); the error returned is a write error.
 func run(w io.Writer, src string, sleep func(time.Duration)) error {
+	_, err := runNested(w, src, sleep, 0)
+	return err
+}
+
+// runNested is run for a do-file at the given depth of do commands; it
+// returns the return code the do-file stopped with (0 if it ran to its end or
+// to exit).
+func runNested(w io.Writer, src string, sleep func(time.Duration), depth int) (int, error) {
 	for _, st := range parse(src) {
 		var echo strings.Builder
 		for i, l := range st.lines {
@@ -287,34 +308,119 @@ func run(w io.Writer, src string, sleep func(time.Duration)) error {
 			echo.WriteString(l)
 			echo.WriteByte('\n')
 		}
+		if _, err := io.WriteString(w, echo.String()); err != nil {
+			return 0, err
+		}
 		if st.cmd == "" {
-			if _, err := io.WriteString(w, echo.String()); err != nil {
-				return err
-			}
 			continue
 		}
-		if _, err := io.WriteString(w, echo.String()); err != nil {
-			return err
+		var (
+			out string
+			rc  int
+			err error
+		)
+		if word, rest := cutSpace(st.cmd); word == "do" {
+			out, rc, err = doCommand(w, strings.TrimSpace(rest), sleep, depth)
+			if err != nil {
+				return 0, err
+			}
+			if rc != 0 && out == "" {
+				// The nested do-file wrote its error and its r(n); already.
+				_, err := fmt.Fprintf(w, "\nend of do-file\nr(%d);\n", rc)
+				return rc, err
+			}
+		} else {
+			out, rc, err = execute(st.cmd, sleep)
 		}
-		out, rc, err := execute(st.cmd, sleep)
 		if err == errStop {
 			_, err := io.WriteString(w, "\nend of do-file\n")
-			return err
+			return 0, err
 		}
 		var b strings.Builder
 		b.WriteString(out)
 		if rc != 0 {
 			fmt.Fprintf(&b, "r(%d);\n\nend of do-file\nr(%d);\n", rc, rc)
 			_, err := io.WriteString(w, b.String())
-			return err
+			return rc, err
 		}
 		b.WriteString("\n")
 		if _, err := io.WriteString(w, b.String()); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	_, err := io.WriteString(w, ". \nend of do-file\n")
-	return err
+	return 0, err
+}
+
+// doCommand runs `do <file>` inside a do-file: the file (relative to the
+// current directory, .do added when it has no extension) runs as a nested
+// do-file whose log goes into the same log, as in Stata. A file that cannot be
+// read is an error with output and r(601); a nested do-file that stops with
+// an error has written its message and r(n); itself, and doCommand returns
+// that code with no output.
+func doCommand(w io.Writer, args string, sleep func(time.Duration), depth int) (string, int, error) {
+	file, _, ok := fileArg(args)
+	if !ok || file == "" {
+		return message(198), 198, nil
+	}
+	if filepath.Ext(file) == "" {
+		file += ".do"
+	}
+	if depth+1 > maxDepth {
+		return "stata-standin: do-files nested too deeply\n", 1000, nil
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return "file " + file + " not found\n", 601, nil
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return "", 0, err
+	}
+	rc, err := runNested(w, string(src), sleep, depth+1)
+	return "", rc, err
+}
+
+// fileArg takes a file or directory name from the start of args: "quoted",
+// `"compound quoted"' or a word; it returns the name, the rest, and false
+// when a quote is not closed.
+func fileArg(args string) (name, rest string, ok bool) {
+	args = strings.TrimLeft(args, " \t")
+	switch {
+	case strings.HasPrefix(args, "`\""):
+		end := strings.Index(args, "\"'")
+		if end < 0 {
+			return "", "", false
+		}
+		return args[2:end], args[end+2:], true
+	case strings.HasPrefix(args, "\""):
+		end := strings.IndexByte(args[1:], '"')
+		if end < 0 {
+			return "", "", false
+		}
+		return args[1 : end+1], args[end+2:], true
+	}
+	name, rest = cutSpace(args)
+	return name, rest, true
+}
+
+// changeDir is the cd command: with a directory, it makes it the current
+// directory and shows it, as Stata does; without one, it shows the current
+// directory.
+func changeDir(args string) (string, int) {
+	dir, rest, ok := fileArg(args)
+	if !ok || strings.TrimSpace(rest) != "" {
+		return message(198), 198
+	}
+	if dir != "" {
+		if err := os.Chdir(dir); err != nil {
+			return "unable to change to " + dir + "\n", 170
+		}
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "unable to read the current directory\n", 170
+	}
+	return wd + "\n", 0
 }
 
 // execute runs one command and returns its output (each line ending in a
@@ -342,6 +448,9 @@ func execute(cmd string, sleep func(time.Duration)) (out string, rc int, err err
 			return "", 0, nil
 		}
 		return message(n), n, nil
+	case word == "cd":
+		s, rc := changeDir(rest)
+		return s, rc, nil
 	case word == "exit":
 		if rest != "" {
 			return "stata-standin: exit takes no arguments here\n", 198, nil

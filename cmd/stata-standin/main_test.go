@@ -258,3 +258,50 @@ func TestBinary(t *testing.T) {
 		}
 	})
 }
+
+// TestRunCdAndDo runs a wrapper of the kind the runner writes: cd to a
+// directory, then do a file there by a relative name, nested; and checks the
+// log, the error a nested do-file passes on, and the errors of cd and do.
+func TestRunCdAndDo(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "inner.do"), []byte("display \"in\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.do"), []byte("error 198\ndisplay \"after\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := runLog(t, "cd \""+dir+"\"\ndo \"inner.do\"\ndisplay \"out\"\n")
+	want := ". cd \"" + dir + "\"\n" + dir + "\n\n. do \"inner.do\"\n\n. display \"in\"\nin\n\n. \nend of do-file\n\n" +
+		". display \"out\"\nout\n\n. \nend of do-file\n"
+	if got != want {
+		t.Errorf("log:\n%s\nwant:\n%s", got, want)
+	}
+	if wd, _ := os.Getwd(); wd != dir {
+		t.Errorf("cwd %s after cd, want %s", wd, dir)
+	}
+
+	got = runLog(t, "do `\""+filepath.Join(dir, "bad")+"\"'\ndisplay \"not reached\"\n")
+	want = ". do `\"" + filepath.Join(dir, "bad") + "\"'\n\n. error 198\ninvalid syntax\nr(198);\n\nend of do-file\nr(198);\n\nend of do-file\nr(198);\n"
+	if got != want {
+		t.Errorf("nested error log:\n%s\nwant:\n%s", got, want)
+	}
+
+	for src, want := range map[string]string{
+		"cd \"/no/such/dir\"\n": ". cd \"/no/such/dir\"\nunable to change to /no/such/dir\nr(170);\n\nend of do-file\nr(170);\n",
+		"do \"missing.do\"\n":   ". do \"missing.do\"\nfile missing.do not found\nr(601);\n\nend of do-file\nr(601);\n",
+		"do \"unclosed\n":       ". do \"unclosed\ninvalid syntax\nr(198);\n\nend of do-file\nr(198);\n",
+	} {
+		if got := runLog(t, src); got != want {
+			t.Errorf("log of %q:\n%s\nwant:\n%s", src, got, want)
+		}
+	}
+
+	self := filepath.Join(dir, "self.do")
+	if err := os.WriteFile(self, []byte("do \""+self+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := runLog(t, "do \""+self+"\"\n"); !strings.HasSuffix(got, "end of do-file\nr(1000);\n") {
+		t.Errorf("a do-file that runs itself should stop at the depth limit; log ends:\n%s", got[max(len(got)-300, 0):])
+	}
+}
