@@ -57,14 +57,32 @@ type Config struct {
 	// is stopped and its result says so. Default: `1h`.
 	Timeout time.Duration
 
-	// WorkDir is the directory where stata_run_selection writes its do-files
-	// (and, when the call names no working_dir, where Stata runs and writes
-	// their logs). Its path may contain only letters, digits and `/._+-@`,
-	// because Stata's batch mode splits its command line at spaces. It is
-	// created if missing. When empty, a directory named caddy-stata-<uid> in
-	// the system's temporary directory is used, private to the user running
-	// the server. Default: `""`.
+	// WorkDir is the directory where the Runner keeps the files of its calls:
+	// each call gets a directory of its own in it, named call-<pid>-…,
+	// holding the do-file of stata_run_selection, the wrapper do-file Stata
+	// is given and the log Stata writes. A call's directory is removed once
+	// its result is ready (or KeepLogs later), and a new Runner removes the
+	// call directories that a process no longer running left behind. Its
+	// path may contain only letters, digits and `/._+-@`, because Stata's
+	// batch mode splits its command line at spaces. It is created if missing.
+	// When empty, a directory named caddy-stata-<uid> in the system's
+	// temporary directory is used, private to the user running the server.
+	// Default: `""`.
 	WorkDir string
+
+	// KeepLogs is how long a call's files (its log, its wrapper and the
+	// do-file of stata_run_selection) are kept after its result is ready;
+	// the result says until when. `0` removes them at once. Default: `0`.
+	KeepLogs time.Duration
+
+	// AllowedDirs, when not empty, are the only directories whose do-files
+	// stata_run_file may run and which a call may name as its working_dir:
+	// a file_path or working_dir must resolve, symbolic links followed,
+	// inside one of them, else the call gets a tool error. They must exist
+	// when the Runner is made. This does not confine the Stata code itself,
+	// which may read and write wherever the server's user can, and run shell
+	// commands. Default: none, meaning any directory.
+	AllowedDirs []string
 
 	// MaxOutput is the most log text, in bytes, that a result carries. A
 	// longer log keeps its head and its tail, with a marker between them

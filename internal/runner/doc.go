@@ -5,9 +5,17 @@
 // Runner as a handler.
 //
 // The tools, stata_run_file and stata_run_selection, take the names and
-// arguments of stata-mcp's. Each runs `<stata> -b do <file>` in a working
-// directory and answers with the log, the exit status, the duration and the
-// log's path. Because Stata's batch mode exits 0 even when a do-file fails,
+// arguments of stata-mcp's. Each call gets a directory of its own in the work
+// directory, where Stata runs `<stata> -b do run.do` and writes run.log: the
+// wrapper run.do changes to the call's working directory (working_dir, else
+// the do-file's own directory) and runs the do-file, so Stata never writes
+// its log beside the user's file. The call answers with the log, the exit
+// status, the duration and the log's path, and its directory is removed once
+// the result is ready, or KeepLogs later; New removes the call directories
+// that processes no longer running left behind. AllowedDirs, when set,
+// confines the do-files and working directories a call may name, symbolic
+// links resolved; the Stata code itself is not confined, and may run shell
+// commands as the server's user. Because Stata's batch mode exits 0 even when a do-file fails,
 // a Stata error is read from the log, which then ends with Stata's "r(<n>);"
 // line; the result is then a tool error (isError) that names n. A run that
 // timed out, was cancelled or could not start is a tool error too, and so are
@@ -32,5 +40,6 @@
 // pool.go (workers and queue), process.go (the process group), logtail.go
 // (following the log, head-and-tail truncation), statalog.go (Stata's log
 // conventions), progress.go, run.go (one run from queue to result), tools.go
-// (the MCP tools) and handler.go (the Runner: New, ServeHTTP, Close).
+// (the MCP tools), calldir.go (a call's files, the sweep, allowed_dirs) and
+// handler.go (the Runner: New, ServeHTTP, Close).
 package runner

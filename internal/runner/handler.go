@@ -43,10 +43,10 @@ type Runner struct {
 	server  *mcp.Server
 	handler http.Handler
 	workDir string
+	allowed []string // AllowedDirs, resolved; empty: any
 
 	mu       sync.Mutex
-	stata    string              // "" while no Stata is known
-	logs     map[string]struct{} // log paths being written by a run
+	stata    string // "" while no Stata is known
 	closed   bool
 	closing  chan struct{}  // closed by Close
 	runs     sync.WaitGroup // runs in progress
@@ -59,7 +59,8 @@ type Runner struct {
 
 // New returns a Runner for cfg. It finds Stata (a Runner without Stata is
 // still returned: its tools then answer with a tool error saying how to
-// configure it) and creates the work directory. It fails only when the work
+// configure it), creates the work directory and removes from it what earlier
+// processes left there. It fails only when the work directory or an allowed
 // directory cannot be used.
 func New(cfg Config) (*Runner, error) {
 	cfg = cfg.withDefaults()
@@ -67,13 +68,16 @@ func New(cfg Config) (*Runner, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		pool:    newPool(cfg.Workers, cfg.Queue),
-		logs:    make(map[string]struct{}),
 		closing: make(chan struct{}),
 	}
 	var err error
 	if r.workDir, err = prepareWorkDir(cfg.WorkDir); err != nil {
 		return nil, err
 	}
+	if r.allowed, err = resolveAllowedDirs(cfg.AllowedDirs); err != nil {
+		return nil, err
+	}
+	r.sweep()
 	r.stata = resolveStata(cfg.Stata)
 	if r.stata == "" {
 		r.log.Warn("stata not found; tool calls will fail until it is installed or configured",
@@ -223,7 +227,7 @@ func (r *Runner) Close() error {
 	return r.closeErr
 }
 
-// WorkDir returns the directory where the Runner writes do-files.
+// WorkDir returns the directory where the Runner keeps its calls' files.
 func (r *Runner) WorkDir() string {
 	return r.workDir
 }
@@ -302,25 +306,6 @@ func resolveStata(configured string) string {
 		p = abs
 	}
 	return p
-}
-
-// claimLog marks a log path as being written, and reports false if it
-// already was.
-func (r *Runner) claimLog(path string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, busy := r.logs[path]; busy {
-		return false
-	}
-	r.logs[path] = struct{}{}
-	return true
-}
-
-// releaseLog unmarks a log path.
-func (r *Runner) releaseLog(path string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.logs, path)
 }
 
 // prepareWorkDir returns the absolute work directory for the configured one,

@@ -15,7 +15,8 @@ import (
 )
 
 func TestRunFileSuccess(t *testing.T) {
-	_, url := serve(t, testConfig(t), nil)
+	cfg := testConfig(t)
+	_, url := serve(t, cfg, nil)
 	cs := connect(t, url, nil)
 	dir := t.TempDir()
 	doFile := writeDo(t, dir, "hello.do", "display \"hello from stata\"\n")
@@ -25,12 +26,14 @@ func TestRunFileSuccess(t *testing.T) {
 	if res.IsError {
 		t.Fatalf("IsError; text:\n%s", txt)
 	}
-	logPath := filepath.Join(dir, "hello.log")
 	for _, want := range []string{
 		"without error",
 		"exit status: exit status 0",
 		"duration: ",
-		"log: " + logPath,
+		"log: " + cfg.WorkDir + "/call-",
+		"/run.log (removed now",
+		". cd \"" + dir + "\"\n" + dir + "\n",
+		". do \"" + doFile + "\"\n",
 		". display \"hello from stata\"\nhello from stata\n",
 		"end of do-file",
 	} {
@@ -43,8 +46,28 @@ func TestRunFileSuccess(t *testing.T) {
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatalf("structured content %s: %v", b, err)
 	}
-	if out.Status != statusOK || out.LogPath != logPath || out.ExitStatus != "exit status 0" {
+	if out.Status != statusOK || !strings.HasPrefix(out.LogPath, cfg.WorkDir+"/call-") || !out.LogRemoved ||
+		out.ExitStatus != "exit status 0" {
 		t.Errorf("structured content = %+v", out)
+	}
+	// Nothing is left beside the do-file, nor in the work directory.
+	assertEntries(t, dir, "hello.do")
+	assertEntries(t, cfg.WorkDir)
+}
+
+// assertEntries checks that dir holds exactly the entries named.
+func assertEntries(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, " ") != strings.Join(names, " ") {
+		t.Errorf("%s holds %q, want %q", dir, got, names)
 	}
 }
 
@@ -85,13 +108,16 @@ func TestRunSelectionSuccess(t *testing.T) {
 	if !strings.Contains(txt, "\nsel42\n") {
 		t.Errorf("result lacks the display output:\n%s", txt)
 	}
-	// The log is in the working directory, the do-file in the work directory.
-	if !strings.Contains(txt, "log: "+wd+"/selection-") {
-		t.Errorf("log not in working_dir %s:\n%s", wd, txt)
+	// The code runs in the working directory; the log and the do-file are
+	// in the call's directory in the work directory, removed after the call.
+	if !strings.Contains(txt, "log: "+cfg.WorkDir+"/call-") {
+		t.Errorf("log not in work_dir %s:\n%s", cfg.WorkDir, txt)
 	}
-	if !strings.Contains(txt, ". do "+cfg.WorkDir+"/selection-") {
-		t.Errorf("do-file not in work_dir %s:\n%s", cfg.WorkDir, txt)
+	if !strings.Contains(txt, ". cd \""+wd+"\"\n") || !strings.Contains(txt, "/selection.do\"\n") {
+		t.Errorf("the wrapper did not cd to %s and run selection.do:\n%s", wd, txt)
 	}
+	assertEntries(t, wd)
+	assertEntries(t, cfg.WorkDir)
 }
 
 func TestProgressCarriesLogLines(t *testing.T) {
@@ -248,7 +274,7 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 	if !strings.Contains(o.log.Text, "\nstarted\n") {
 		t.Errorf("outcome lacks the log so far: %q", o.log.Text)
 	}
-	res, _ := formatResult(o, "x.log", doFile)
+	res, _ := formatResult(o, "x.log", doFile, time.Time{})
 	if !res.IsError || !strings.Contains(text(res), "Cancelled: the call was cancelled") {
 		t.Errorf("result %q", text(res))
 	}
@@ -455,7 +481,9 @@ func TestNoStataIsToolError(t *testing.T) {
 	})
 }
 
-func TestUnsafeDoFilePathRunsACopy(t *testing.T) {
+// TestPathWithSpacesRuns checks that a do-file whose path Stata's command
+// line would split still runs, through the wrapper's quoted do.
+func TestPathWithSpacesRuns(t *testing.T) {
 	cfg := testConfig(t)
 	_, url := serve(t, cfg, nil)
 	cs := connect(t, url, nil)
@@ -471,9 +499,11 @@ func TestUnsafeDoFilePathRunsACopy(t *testing.T) {
 	if res.IsError || !strings.Contains(txt, "\ncopied\n") {
 		t.Fatalf("IsError=%v:\n%s", res.IsError, txt)
 	}
-	if !strings.Contains(txt, "log: "+wd+"/first_analysis-") {
-		t.Errorf("log not named after the copy:\n%s", txt)
+	if !strings.Contains(txt, ". do \""+doFile+"\"\n") || !strings.Contains(txt, ". cd \""+wd+"\"\n") {
+		t.Errorf("the wrapper did not run the file in %s:\n%s", wd, txt)
 	}
+	assertEntries(t, dir, "first analysis.do")
+	assertEntries(t, wd)
 }
 
 func TestLocalhostProtection(t *testing.T) {
@@ -527,11 +557,14 @@ func TestSameLogTwiceAtOnce(t *testing.T) {
 	if first == nil || first.IsError || second.IsError {
 		t.Fatalf("a run failed")
 	}
-	if !strings.Contains(text(first), "log: "+filepath.Join(dir, "same.log")) {
-		t.Errorf("first run's log:\n%s", text(first))
+	// Each run has its own log, in its own call directory.
+	var out1, out2 RunResult
+	b, _ := json.Marshal(first.StructuredContent)
+	_ = json.Unmarshal(b, &out1)
+	b, _ = json.Marshal(second.StructuredContent)
+	_ = json.Unmarshal(b, &out2)
+	if out1.LogPath == "" || out1.LogPath == out2.LogPath {
+		t.Errorf("logs %q and %q", out1.LogPath, out2.LogPath)
 	}
-	// The second run must not write over the first one's log.
-	if !strings.Contains(text(second), "log: "+filepath.Join(dir, "same-")) {
-		t.Errorf("second run's log:\n%s", text(second))
-	}
+	assertEntries(t, dir, "same.do")
 }

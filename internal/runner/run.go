@@ -29,6 +29,7 @@ const maxProcessOutput = 4 << 10
 type job struct {
 	tool    string        // the tool that asked, for logs
 	doFile  string        // the do-file given to Stata: a safe path
+	target  string        // the do-file that doFile runs, for logs
 	dir     string        // the working directory
 	logPath string        // where Stata writes the log
 	timeout time.Duration // the run's limit
@@ -94,7 +95,7 @@ func (r *Runner) execute(ctx context.Context, j job, prog *progress) (outcome, e
 	if err := os.Remove(j.logPath); err != nil && !isNotExist(err) {
 		return outcome{status: statusFailed, queued: queued, reason: fmt.Sprintf("removing the old log: %v", err)}, nil
 	}
-	out, err := os.CreateTemp(r.workDir, "stata-output-*.txt")
+	out, err := os.CreateTemp(j.dir, "stata-output-*.txt")
 	if err != nil {
 		return outcome{status: statusFailed, queued: queued, reason: fmt.Sprintf("creating a file for Stata's output: %v", err)}, nil
 	}
@@ -108,7 +109,7 @@ func (r *Runner) execute(ctx context.Context, j job, prog *progress) (outcome, e
 		return outcome{status: statusFailed, queued: queued, reason: err.Error()}, nil
 	}
 	r.log.Info("stata run started",
-		zap.String("tool", j.tool), zap.String("do_file", j.doFile), zap.String("dir", j.dir),
+		zap.String("tool", j.tool), zap.String("do_file", j.target), zap.String("dir", j.dir),
 		zap.Int("pid", p.Pid()), zap.Duration("timeout", j.timeout), zap.Duration("queued", queued))
 	prog.report(ctx, "started: "+filepath.Base(stata)+" -b do "+filepath.Base(j.doFile))
 
@@ -166,7 +167,7 @@ run:
 		}
 	}
 	r.log.Info("stata run finished",
-		zap.String("tool", j.tool), zap.String("do_file", j.doFile), zap.Int("pid", p.Pid()),
+		zap.String("tool", j.tool), zap.String("do_file", j.target), zap.Int("pid", p.Pid()),
 		zap.String("status", o.status), zap.Int("code", o.code), zap.String("exit", o.exit),
 		zap.Duration("duration", o.duration), zap.String("log", j.logPath))
 	if r.hookRunDone != nil {

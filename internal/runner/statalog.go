@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,42 +29,9 @@ import (
 // unchanged.
 var safePathRE = regexp.MustCompile(`^[A-Za-z0-9/._+@-]+$`)
 
-// safeDoNameRE matches a do-file name whose log name is obvious:
-// <name>.do logs to <name>.log.
-var safeDoNameRE = regexp.MustCompile(`^[A-Za-z0-9_+@-]+\.do$`)
-
-// isSafeDoPath reports whether Stata can be given path as it is: a path of
-// safe characters ending in a plain <name>.do.
-func isSafeDoPath(path string) bool {
-	return safePathRE.MatchString(path) && safeDoNameRE.MatchString(filepath.Base(path))
-}
-
-// isSafeDir reports whether dir may hold do-files given to Stata.
+// isSafeDir reports whether dir may hold the do-files given to Stata.
 func isSafeDir(dir string) bool {
 	return safePathRE.MatchString(dir)
-}
-
-// logPathFor returns where Stata writes the log of doFile when it runs in dir.
-func logPathFor(doFile, dir string) string {
-	base := filepath.Base(doFile)
-	return filepath.Join(dir, strings.TrimSuffix(base, filepath.Ext(base))+".log")
-}
-
-// unsafeNameCharRE matches the characters replaced in the name of a copied
-// do-file.
-var unsafeNameCharRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
-
-// copyName returns a safe do-file name for a copy of doFile, unique by id.
-func copyName(doFile, id string) string {
-	base := filepath.Base(doFile)
-	stem := unsafeNameCharRE.ReplaceAllString(strings.TrimSuffix(base, filepath.Ext(base)), "_")
-	if len(stem) > 64 {
-		stem = stem[:64]
-	}
-	if stem == "" || stem == "_" {
-		stem = "dofile"
-	}
-	return stem + "-" + id + ".do"
 }
 
 // errorLineRE matches the line Stata writes for a return code: r(198);

@@ -36,29 +36,44 @@ func TestStataErrorCode(t *testing.T) {
 	}
 }
 
-func TestLogNamesAndSafePaths(t *testing.T) {
-	if got := logPathFor("/a/b/analysis.do", "/w"); got != "/w/analysis.log" {
-		t.Errorf("logPathFor = %q", got)
-	}
-	for path, want := range map[string]bool{
-		"/home/u/analysis.do":       true,
-		"/home/u/clean_data-2.do":   true,
-		"/home/u/my project/a.do":   false,
-		"/home/u/a b.do":            false,
-		"/home/u/01.clean.do":       false,
-		"/home/u/analysis.DO":       false,
-		"/home/u/analysis":          false,
-		`/home/u/"quoted".do`:       false,
-		"/home/u/proj+v2/report.do": true,
+func TestCallDirNamesAndPaths(t *testing.T) {
+	for name, want := range map[string]int{
+		"call-123-20260101-000000-abc": 123,
+		"call-x-1":                     0,
+		"call-123":                     0,
+		"selection-1.do":               0,
+		"call--1-x":                    0,
 	} {
-		if got := isSafeDoPath(path); got != want {
-			t.Errorf("isSafeDoPath(%q) = %v, want %v", path, got, want)
+		if got, ok := callDirPid(name); got != want || ok != (want != 0) {
+			t.Errorf("callDirPid(%q) = %d, %v; want %d", name, got, ok, want)
 		}
 	}
-	if got := copyName("/x/first analysis.v2.do", "abc"); got != "first_analysis_v2-abc.do" {
-		t.Errorf("copyName = %q", got)
+	for _, tt := range []struct {
+		path, dir string
+		want      bool
+	}{
+		{"/a/b/c.do", "/a/b", true},
+		{"/a/b", "/a/b", true},
+		{"/a/bc/d.do", "/a/b", false},
+		{"/a/d.do", "/a/b", false},
+		{"/etc/hostname", "/", true},
+		{"/a/..b/c.do", "/a", true},
+	} {
+		if got := isWithin(tt.path, tt.dir); got != tt.want {
+			t.Errorf("isWithin(%q, %q) = %v", tt.path, tt.dir, got)
+		}
 	}
-	if got := copyName("/x/.do", "abc"); got != "dofile-abc.do" {
-		t.Errorf("copyName = %q", got)
+	for path, ok := range map[string]bool{
+		"/home/u/my project/a b.do": true,
+		"/home/u/01.clean.do":       true,
+		"/home/u/$HOME/a.do":        false,
+		"/home/u/`x'/a.do":          false,
+		`/home/u/"q".do`:            false,
+		"/home/u/a\nb.do":          false,
+		"/home/u/a\\b.do":         false,
+	} {
+		if err := checkStataQuotable("file_path", path); (err == nil) != ok {
+			t.Errorf("checkStataQuotable(%q) = %v", path, err)
+		}
 	}
 }

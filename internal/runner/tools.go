@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -28,8 +27,8 @@ type RunFileArgs struct {
 	FilePath string `json:"file_path" jsonschema:"path of the do-file to run: absolute, or relative to working_dir; ~ means the server user's home"`
 	// Timeout is the run's limit in seconds; 0 means the server's limit.
 	Timeout float64 `json:"timeout,omitempty" jsonschema:"time limit of the run in seconds; at most the server's limit, which is also the default"`
-	// WorkingDir is where Stata runs and writes its log.
-	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory Stata runs in and writes the log to; default: the do-file's own directory"`
+	// WorkingDir is the current directory of the do-file.
+	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory the do-file runs in, which its relative paths are relative to; default: the do-file's own directory"`
 }
 
 // RunSelectionArgs are the arguments of stata_run_selection.
@@ -41,8 +40,8 @@ type RunSelectionArgs struct {
 	Selection string `json:"selection,omitempty" jsonschema:"the same as code, under the name stata-mcp uses"`
 	// Timeout is the run's limit in seconds; 0 means the server's limit.
 	Timeout float64 `json:"timeout,omitempty" jsonschema:"time limit of the run in seconds; at most the server's limit, which is also the default"`
-	// WorkingDir is where Stata runs and writes its log.
-	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory Stata runs in and writes the log to; default: the server's work directory"`
+	// WorkingDir is the current directory of the code.
+	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory the code runs in, which its relative paths are relative to; default: a scratch directory of the call, removed with its files after the call"`
 }
 
 // RunResult is the structured result of both tools; the text content of a
@@ -59,7 +58,13 @@ type RunResult struct {
 	// QueuedSeconds is how long the call waited for a worker.
 	QueuedSeconds float64 `json:"queued_seconds,omitempty" jsonschema:"how long the call waited for a free Stata worker, in seconds"`
 	// LogPath is where the full log is.
-	LogPath string `json:"log_path" jsonschema:"path of the full Stata log on the server"`
+	LogPath string `json:"log_path" jsonschema:"path of the full Stata log on the server; see log_removed and log_kept_until"`
+	// LogRemoved says the log at LogPath was removed once the result was
+	// ready: the server keeps no logs (its keep_logs setting is 0).
+	LogRemoved bool `json:"log_removed,omitempty" jsonschema:"whether the log at log_path is already gone: the server keeps logs only when its keep_logs setting says so"`
+	// LogKeptUntil is when the log at LogPath will be removed, when the
+	// server keeps logs.
+	LogKeptUntil string `json:"log_kept_until,omitempty" jsonschema:"when the log at log_path will be removed (RFC 3339), if the server keeps logs"`
 	// LogTruncated says the log text in the result lacks a middle part.
 	LogTruncated bool `json:"log_truncated,omitempty" jsonschema:"whether the log text in the result lacks a middle part (over max_output)"`
 }
@@ -96,7 +101,8 @@ func (r *Runner) addTools(s *mcp.Server) {
 }
 
 // prepare checks what both tools need before a run: that Stata is there,
-// the run's time limit, and the working directory ("" for the default).
+// the run's time limit, and the working directory ("" for the default),
+// which it returns with its symbolic links resolved.
 func (r *Runner) prepare(timeoutSeconds float64, workingDir string) (time.Duration, string, error) {
 	if err := r.ready(); err != nil {
 		return 0, "", err
@@ -106,6 +112,10 @@ func (r *Runner) prepare(timeoutSeconds float64, workingDir string) (time.Durati
 		return 0, "", err
 	}
 	wd, err := checkDir(workingDir)
+	if err != nil || wd == "" {
+		return timeout, wd, err
+	}
+	wd, err = r.resolveAllowed("working_dir", wd)
 	return timeout, wd, err
 }
 
@@ -137,10 +147,14 @@ func (r *Runner) runFile(ctx context.Context, req *mcp.CallToolRequest, in RunFi
 	case !fi.Mode().IsRegular():
 		return nil, RunResult{}, fmt.Errorf("file_path is not a regular file: %s", path)
 	}
-	if wd == "" {
-		wd = filepath.Dir(path)
+	resolved, err := r.resolveAllowed("file_path", path)
+	if err != nil {
+		return nil, RunResult{}, err
 	}
-	return r.runDoFile(ctx, req, toolRunFile, path, wd, timeout)
+	if wd == "" {
+		wd = filepath.Dir(resolved)
+	}
+	return r.runDoFile(ctx, req, toolRunFile, path, resolved, "", wd, timeout)
 }
 
 // runSelection is the handler of stata_run_selection.
@@ -159,35 +173,48 @@ func (r *Runner) runSelection(ctx context.Context, req *mcp.CallToolRequest, in 
 	if strings.TrimSpace(code) == "" {
 		return nil, RunResult{}, errors.New("code is required: the Stata code to run (stata-mcp calls it selection; either name works)")
 	}
-	if wd == "" {
-		wd = r.workDir
-	}
 	if !strings.HasSuffix(code, "\n") {
 		code += "\n"
 	}
-	name := filepath.Join(r.workDir, "selection-"+time.Now().Format("20060102-150405")+"-"+randomID()+".do")
-	if err := os.WriteFile(name, []byte(code), 0o600); err != nil {
-		return nil, RunResult{}, fmt.Errorf("writing the do-file for the code: %w", err)
-	}
-	return r.runDoFile(ctx, req, toolRunSelection, name, wd, timeout)
+	return r.runDoFile(ctx, req, toolRunSelection, "", "", code, wd, timeout)
 }
 
-// runDoFile runs doFile in dir and turns the outcome into a result. A do-file
-// whose path Stata's command line would mangle, or whose log another run is
-// writing right now, is run as a uniquely named copy in the work directory.
-func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, doFile, dir string, timeout time.Duration) (*mcp.CallToolResult, RunResult, error) {
-	run := doFile
-	logPath := logPathFor(doFile, dir)
-	if !isSafeDoPath(doFile) || !r.claimLog(logPath) {
-		run = filepath.Join(r.workDir, copyName(doFile, randomID()))
-		if err := copyFile(doFile, run); err != nil {
-			return nil, RunResult{}, fmt.Errorf("copying the do-file to a path Stata accepts: %w", err)
-		}
-		defer os.Remove(run)
-		logPath = logPathFor(run, dir)
-		r.claimLog(logPath) // unique by its random name
+// runDoFile runs a do-file in dir and turns the outcome into a result: the
+// file at doFile (shown as shown), or, when code is not empty, that code,
+// written to a do-file. Stata is given a wrapper do-file in a directory of
+// the call's own, where it writes its log, and the wrapper changes to dir
+// (the call's directory when dir is "") and runs the do-file. The call's
+// directory is removed once the result is ready, or KeepLogs later.
+func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, shown, doFile, code, dir string, timeout time.Duration) (*mcp.CallToolResult, RunResult, error) {
+	callDir, err := r.newCallDir()
+	if err != nil {
+		return nil, RunResult{}, err
 	}
-	defer r.releaseLog(logPath)
+	kept := false
+	defer func() {
+		if !kept {
+			r.removeCallDir(callDir)
+		}
+	}()
+	if code != "" {
+		doFile = filepath.Join(callDir, selectionName)
+		shown = doFile
+		if err := os.WriteFile(doFile, []byte(code), 0o600); err != nil {
+			return nil, RunResult{}, fmt.Errorf("writing the do-file for the code: %w", err)
+		}
+	}
+	if dir == "" {
+		dir = callDir
+	}
+	if err := checkStataQuotable("working_dir", dir); err != nil {
+		return nil, RunResult{}, err
+	}
+	if err := checkStataQuotable("file_path", doFile); err != nil {
+		return nil, RunResult{}, err
+	}
+	if err := writeWrapper(callDir, dir, doFile); err != nil {
+		return nil, RunResult{}, err
+	}
 
 	if !r.startRun() {
 		return nil, RunResult{}, errors.New("the server is shutting down; try again shortly")
@@ -200,21 +227,30 @@ func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, 
 		notify, token = req.Session.NotifyProgress, req.Params.GetProgressToken()
 	}
 	prog := newProgress(notify, token, r.cfg.ProgressInterval)
-	o, err := r.execute(ctx, job{tool: tool, doFile: run, dir: dir, logPath: logPath, timeout: timeout}, prog)
+	logPath := filepath.Join(callDir, wrapperLog)
+	o, err := r.execute(ctx, job{tool: tool, doFile: filepath.Join(callDir, wrapperName), target: doFile,
+		dir: callDir, logPath: logPath, timeout: timeout}, prog)
 	if errors.Is(err, errQueueFull) {
 		return nil, RunResult{}, fmt.Errorf("all %d Stata workers are busy and the queue is full; try again later (%w)", r.cfg.Workers, err)
 	}
 	if err != nil {
 		return nil, RunResult{}, fmt.Errorf("cannot run Stata now: %w", err)
 	}
-	res, out := formatResult(o, logPath, doFile)
+	var until time.Time
+	if r.cfg.KeepLogs > 0 {
+		kept = true
+		until = time.Now().Add(r.cfg.KeepLogs)
+		time.AfterFunc(r.cfg.KeepLogs, func() { r.removeCallDir(callDir) })
+	}
+	res, out := formatResult(o, logPath, shown, until)
 	return res, out, nil
 }
 
 // formatResult turns an outcome into the tool's result: a text with a
 // summary, the exit status, duration and log path, then the log; and the same
-// facts as structured content.
-func formatResult(o outcome, logPath, doFile string) (*mcp.CallToolResult, RunResult) {
+// facts as structured content. keptUntil is when the log will be removed;
+// zero means it is removed with the result.
+func formatResult(o outcome, logPath, doFile string, keptUntil time.Time) (*mcp.CallToolResult, RunResult) {
 	out := RunResult{
 		Status:          o.status,
 		ErrorCode:       o.code,
@@ -223,6 +259,10 @@ func formatResult(o outcome, logPath, doFile string) (*mcp.CallToolResult, RunRe
 		QueuedSeconds:   math.Round(o.queued.Seconds()*1000) / 1000,
 		LogPath:         logPath,
 		LogTruncated:    o.log.Truncated,
+		LogRemoved:      keptUntil.IsZero(),
+	}
+	if !keptUntil.IsZero() {
+		out.LogKeptUntil = keptUntil.UTC().Format(time.RFC3339)
 	}
 	var b strings.Builder
 	switch o.status {
@@ -254,6 +294,11 @@ func formatResult(o outcome, logPath, doFile string) (*mcp.CallToolResult, RunRe
 		fmt.Fprintf(&b, " (%d bytes; the middle is left out below)", o.log.Size)
 	case o.logErr != nil && o.ran:
 		b.WriteString(" (no log)")
+	}
+	if keptUntil.IsZero() {
+		b.WriteString(" (removed now that this result is ready; the server keeps logs only with keep_logs)")
+	} else {
+		fmt.Fprintf(&b, " (kept until %s)", out.LogKeptUntil)
 	}
 	b.WriteString("\n")
 	if o.output != "" {
@@ -321,22 +366,4 @@ func expandHome(p string) string {
 // randomID returns a short random name part.
 func randomID() string {
 	return strings.ToLower(rand.Text()[:10])
-}
-
-// copyFile copies the regular file src to dst, which must not exist.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

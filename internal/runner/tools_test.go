@@ -33,13 +33,15 @@ func TestFormatResult(t *testing.T) {
 		duration: 1500 * time.Millisecond, reason: "the run reached its time limit of 1s",
 		log: logText{Text: ". sleep 9000\n", Size: 13},
 	}
-	res, out := formatResult(o, "/w/x.log", "/d/x.do")
+	until := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	res, out := formatResult(o, "/w/x.log", "/d/x.do", until)
 	txt := text(res)
-	if !res.IsError || out.Status != statusTimeout || out.DurationSeconds != 1.5 || out.LogPath != "/w/x.log" {
+	if !res.IsError || out.Status != statusTimeout || out.DurationSeconds != 1.5 || out.LogPath != "/w/x.log" ||
+		out.LogRemoved || out.LogKeptUntil != "2026-01-02T03:04:05Z" {
 		t.Errorf("result %+v, %+v", res, out)
 	}
 	for _, want := range []string{"Timed out: the run reached its time limit of 1s", "exit status: signal: terminated",
-		"duration: 1.5s", "log: /w/x.log\n", "\n. sleep 9000\n"} {
+		"duration: 1.5s", "log: /w/x.log (kept until 2026-01-02T03:04:05Z)\n", "\n. sleep 9000\n"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("text lacks %q:\n%s", want, txt)
 		}
@@ -47,8 +49,8 @@ func TestFormatResult(t *testing.T) {
 
 	o = outcome{status: statusFailed, ran: true, exit: "exit status 1", reason: "Stata wrote no log at /w/x.log (exit status 1)",
 		logErr: errors.New("missing"), output: "license not found"}
-	res, _ = formatResult(o, "/w/x.log", "/d/x.do")
-	if txt := text(res); !res.IsError || !strings.Contains(txt, "Stata failed: Stata wrote no log") ||
+	res, out = formatResult(o, "/w/x.log", "/d/x.do", time.Time{})
+	if txt := text(res); !res.IsError || !out.LogRemoved || out.LogKeptUntil != "" || !strings.Contains(txt, "removed now") || !strings.Contains(txt, "Stata failed: Stata wrote no log") ||
 		!strings.Contains(txt, "(no log)") || !strings.Contains(txt, "license not found") {
 		t.Errorf("failed result:\n%s", txt)
 	}
