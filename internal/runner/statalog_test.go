@@ -69,8 +69,8 @@ func TestCallDirNamesAndPaths(t *testing.T) {
 		"/home/u/$HOME/a.do":        false,
 		"/home/u/`x'/a.do":          false,
 		`/home/u/"q".do`:            false,
-		"/home/u/a\nb.do":          false,
-		"/home/u/a\\b.do":         false,
+		"/home/u/a\nb.do":           false,
+		"/home/u/a\\b.do":           false,
 	} {
 		if err := checkStataQuotable("file_path", path); (err == nil) != ok {
 			t.Errorf("checkStataQuotable(%q) = %v", path, err)
