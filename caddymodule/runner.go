@@ -49,9 +49,25 @@ type StataRunner struct {
 	// Default: `1h`.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	// WorkDir is where stata_run_selection writes its do-files. Default: a
-	// private directory under the system's temporary directory.
+	// WorkDir is where the runner keeps each call's files (the code of
+	// stata_run_selection, the wrapper do-file and the log) in a directory of
+	// the call's own, removed once the result is ready (see KeepLogs). At
+	// start, call directories that an ended process left there are removed.
+	// Default: a private directory under the system's temporary directory.
 	WorkDir string `json:"work_dir,omitempty"`
+
+	// KeepLogs is how long a call's log and do-files are kept after its
+	// result is ready; the result says until when. Default: `0`.
+	KeepLogs caddy.Duration `json:"keep_logs,omitempty"`
+
+	// AllowedDirs, when set, are the only directories whose do-files
+	// stata_run_file may run and which a call may name as working_dir: the
+	// path must resolve, symbolic links followed, inside one of them, else
+	// the call gets a tool error naming this setting. Each must exist. The
+	// Stata code is not confined by this: whoever can call the runner can
+	// run Stata, and Stata's shell, as Caddy's user. Default: none, meaning
+	// any directory.
+	AllowedDirs []string `json:"allowed_dirs,omitempty"`
 
 	// MaxOutput is the most log text returned, in bytes; a longer log keeps
 	// its head and tail with a marker in between. Default: `1MiB`.
@@ -78,12 +94,14 @@ func (s *StataRunner) Provision(ctx caddy.Context) error {
 	s.key = string(key)
 	logger := ctx.Logger()
 	cfg := runner.Config{
-		Stata:     s.Stata,
-		Workers:   s.Workers,
-		Timeout:   time.Duration(s.Timeout),
-		WorkDir:   s.WorkDir,
-		MaxOutput: s.MaxOutput,
-		Logger:    logger,
+		Stata:       s.Stata,
+		Workers:     s.Workers,
+		Timeout:     time.Duration(s.Timeout),
+		WorkDir:     s.WorkDir,
+		KeepLogs:    time.Duration(s.KeepLogs),
+		AllowedDirs: s.AllowedDirs,
+		MaxOutput:   s.MaxOutput,
+		Logger:      logger,
 	}
 	if s.Queue != nil {
 		cfg.Queue = *s.Queue
@@ -119,6 +137,13 @@ func (s *StataRunner) Validate() error {
 		return fmt.Errorf("stata_runner: timeout must be positive")
 	case s.MaxOutput < 0:
 		return fmt.Errorf("stata_runner: max_output must be positive")
+	case s.KeepLogs < 0:
+		return fmt.Errorf("stata_runner: keep_logs must not be negative")
+	}
+	for _, dir := range s.AllowedDirs {
+		if dir == "" {
+			return fmt.Errorf("stata_runner: allowed_dirs must not hold an empty path")
+		}
 	}
 	return nil
 }

@@ -25,12 +25,14 @@ func parseStataRunner(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, erro
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	stata_runner [<matcher>] {
-//	    stata      <path>
-//	    workers    <n>
-//	    queue      <n>
-//	    timeout    <duration>
-//	    work_dir   <path>
-//	    max_output <size>
+//	    stata        <path>
+//	    workers      <n>
+//	    queue        <n>
+//	    timeout      <duration>
+//	    work_dir     <path>
+//	    keep_logs    <duration>
+//	    allowed_dirs <path...>
+//	    max_output   <size>
 //	}
 //
 // Every subdirective is optional and may be given once; see the fields of
@@ -44,12 +46,19 @@ func (s *StataRunner) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		name := d.Val()
 		switch name {
-		case "stata", "work_dir", "workers", "queue", "timeout", "max_output":
+		case "stata", "work_dir", "workers", "queue", "timeout", "max_output", "keep_logs", "allowed_dirs":
 		default:
 			return d.Errf("unrecognized subdirective '%s'", name)
 		}
 		if err := once(d, seen); err != nil {
 			return err
+		}
+		if name == "allowed_dirs" {
+			s.AllowedDirs = d.RemainingArgs()
+			if len(s.AllowedDirs) == 0 {
+				return d.ArgErr()
+			}
+			continue
 		}
 		arg, err := oneArg(d)
 		if err != nil {
@@ -78,6 +87,12 @@ func (s *StataRunner) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			s.Timeout = dur
+		case "keep_logs":
+			dur, err := parseDuration(d, name, arg, true)
+			if err != nil {
+				return err
+			}
+			s.KeepLogs = dur
 		case "max_output":
 			size, err := parseSize(d, name, arg)
 			if err != nil {

@@ -367,6 +367,50 @@ func TestStataRunnerUnmarshalCaddyfileErrors(t *testing.T) {
 			want: []string{"wrong argument count"},
 			line: "Testfile:2",
 		},
+		// keep_logs
+		{
+			name: "keep_logs not a duration",
+			input: `stata_runner {
+	keep_logs soon
+}`,
+			want: []string{"keep_logs", "invalid duration"},
+			line: "Testfile:2",
+		},
+		{
+			name: "keep_logs negative",
+			input: `stata_runner {
+	keep_logs -1m
+}`,
+			want: []string{"keep_logs", "must not be negative"},
+			line: "Testfile:2",
+		},
+		{
+			name: "keep_logs missing",
+			input: `stata_runner {
+	keep_logs
+}`,
+			want: []string{"wrong argument count", "'keep_logs'"},
+			line: "Testfile:2",
+		},
+		// allowed_dirs
+		{
+			name: "allowed_dirs missing",
+			input: `stata_runner {
+	allowed_dirs
+}`,
+			want: []string{"wrong argument count", "'allowed_dirs'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "allowed_dirs with a block",
+			input: `stata_runner {
+	allowed_dirs /a {
+		x
+	}
+}`,
+			want: []string{"unrecognized subdirective '{'"},
+			line: "Testfile:2",
+		},
 		// max_output
 		{
 			name: "max_output not a size",
@@ -449,6 +493,8 @@ func TestStataRunnerCaddyfileRepeated(t *testing.T) {
 		{"queue", "0", "5"},
 		{"timeout", "1h", "1h"},
 		{"work_dir", "/tmp/a", "/tmp/b"},
+		{"keep_logs", "1m", "2m"},
+		{"allowed_dirs", "/srv/a /srv/b", "/srv/c"},
 		{"max_output", "1MiB", "2MiB"},
 	} {
 		t.Run(sub.name, func(t *testing.T) {
@@ -519,10 +565,11 @@ func TestStataRunnerJSON(t *testing.T) {
 		{name: "timeout as a string", json: `{"timeout":"1d"}`, want: StataRunner{Timeout: caddy.Duration(24 * time.Hour)}},
 		{
 			name: "everything",
-			json: `{"stata":"/s","workers":3,"queue":4,"timeout":5000000000,"work_dir":"/w","max_output":6}`,
+			json: `{"stata":"/s","workers":3,"queue":4,"timeout":5000000000,"work_dir":"/w","keep_logs":"1m",` +
+				`"allowed_dirs":["/a","/b"],"max_output":6}`,
 			want: StataRunner{
 				Stata: "/s", Workers: 3, Queue: intp(4), Timeout: caddy.Duration(5 * time.Second),
-				WorkDir: "/w", MaxOutput: 6,
+				WorkDir: "/w", KeepLogs: caddy.Duration(time.Minute), AllowedDirs: []string{"/a", "/b"}, MaxOutput: 6,
 			},
 		},
 	}
@@ -552,6 +599,8 @@ func TestStataRunnerValidateJSON(t *testing.T) {
 		{name: "negative queue", json: `{"queue":-1}`, want: "queue"},
 		{name: "negative timeout", json: `{"timeout":"-1s"}`, want: "timeout"},
 		{name: "negative max_output", json: `{"max_output":-1}`, want: "max_output"},
+		{name: "negative keep_logs", json: `{"keep_logs":"-1s"}`, want: "keep_logs"},
+		{name: "empty allowed dir", json: `{"allowed_dirs":["/a",""]}`, want: "allowed_dirs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -574,9 +623,10 @@ func TestStataRunnerCaddyfileToJSON(t *testing.T) {
 		{input: `stata_runner`, wantJSON: `{}`},
 		{input: "stata_runner {\n\tqueue 0\n}", wantJSON: `{"queue":0}`},
 		{
-			input: "stata_runner {\n\tstata /s\n\tworkers 2\n\tqueue 3\n\ttimeout 1m\n\twork_dir /w\n\tmax_output 1KiB\n}",
+			input: "stata_runner {\n\tstata /s\n\tworkers 2\n\tqueue 3\n\ttimeout 1m\n\twork_dir /w\n" +
+				"\tkeep_logs 1m\n\tallowed_dirs /a \"/b c\"\n\tmax_output 1KiB\n}",
 			wantJSON: `{"stata":"/s","workers":2,"queue":3,"timeout":60000000000,` +
-				`"work_dir":"/w","max_output":1024}`,
+				`"work_dir":"/w","keep_logs":60000000000,"allowed_dirs":["/a","/b c"],"max_output":1024}`,
 		},
 	}
 	for _, tt := range tests {
