@@ -18,6 +18,12 @@ import (
 // returns the running process; its URL is the front site.
 func startStata(t *testing.T, stata string, runnerOptions string) *caddy {
 	t.Helper()
+	return startStataIn(t, stata, t.TempDir(), runnerOptions)
+}
+
+// startStataIn is startStata with the runner's work_dir given.
+func startStataIn(t *testing.T, stata, workDir, runnerOptions string) *caddy {
+	t.Helper()
 	port := freePort(t)
 	runnerSite := fmt.Sprintf(`http://127.0.0.1:%d {
 	stata_runner /mcp {
@@ -25,7 +31,7 @@ func startStata(t *testing.T, stata string, runnerOptions string) *caddy {
 		work_dir %s
 		%s
 	}
-}`, port, stata, t.TempDir(), runnerOptions)
+}`, port, stata, workDir, runnerOptions)
 	return startCaddy(t, fmt.Sprintf("127.0.0.1:%d", port), keepAliveSite, runnerSite)
 }
 
