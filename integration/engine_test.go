@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -352,16 +351,7 @@ func TestResumeAcrossGapGets409(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var priming sse.Event
-	dec := sse.NewDecoder(0)
-	br := bufio.NewReader(resp.Body)
-	for priming.ID == "" {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("no priming event: %v", err)
-		}
-		dec.Feed([]byte(line), func(ev sse.Event) { priming = ev })
-	}
+	priming := readPriming(t, resp.Body)
 	if priming.Data != "" || !strings.HasSuffix(priming.ID, "-0") {
 		t.Fatalf("first event %+v, want the priming event", priming)
 	}

@@ -28,6 +28,23 @@ const pollingSite = `
 		header_up Host {upstream_hostport}
 	}`
 
+// readPriming reads a held call's event stream up to its first event with an
+// id, the priming event of a client at 2025-11-25, and returns it.
+func readPriming(t *testing.T, body io.Reader) sse.Event {
+	t.Helper()
+	var priming sse.Event
+	dec := sse.NewDecoder(0)
+	br := bufio.NewReader(body)
+	for priming.ID == "" {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no priming event: %v", err)
+		}
+		dec.Feed([]byte(line), func(ev sse.Event) { priming = ev })
+	}
+	return priming
+}
+
 // countLogs returns how many log lines contain every one of parts.
 func (c *caddy) countLogs(parts ...string) int { return c.log.count(parts...) }
 
@@ -105,16 +122,7 @@ func TestRawDropAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var priming sse.Event
-	dec := sse.NewDecoder(0)
-	br := bufio.NewReader(resp.Body)
-	for priming.ID == "" {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("no priming event: %v", err)
-		}
-		dec.Feed([]byte(line), func(ev sse.Event) { priming = ev })
-	}
+	priming := readPriming(t, resp.Body)
 	if priming.Data != "" || !strings.HasPrefix(priming.ID, "mka-") {
 		t.Fatalf("priming event %+v", priming)
 	}
