@@ -450,9 +450,11 @@ func TestRESTAPIKeyAndWebSocket(t *testing.T) {
 		"calls": []map[string]any{
 			{"id": "a", "arguments": map[string]any{"ms": 2000, "steps": 2, "tag": "a"}},
 			{"id": "b", "arguments": map[string]any{"ms": 2000, "steps": 2, "tag": "b"}},
-			{"id": "c", "arguments": map[string]any{"ms": 60000, "tag": "c"}},
+			// Cancelled on its first progress, so while it runs upstream.
+			{"id": "c", "arguments": map[string]any{"ms": 60000, "steps": 60, "tag": "c"}},
 		},
-		"cancel": "c",
+		"cancel":   "c",
+		"cancelOn": "progress",
 	})
 	start := time.Now()
 	cmd := exec.Command("node", filepath.Join(tsDir, "ws-client.mjs"), string(cfg))
@@ -486,7 +488,7 @@ func TestRESTAPIKeyAndWebSocket(t *testing.T) {
 		if text := content[0].(map[string]any)["text"]; text != "ran "+id {
 			t.Fatalf("call %s got %v", id, text)
 		}
-		if progress[id] < 2 {
+		if progress[id] < 1 {
 			t.Fatalf("call %s got %d progress events", id, progress[id])
 		}
 	}

@@ -74,6 +74,23 @@ func (c *call) send(ev event) {
 	}
 }
 
+// settleDelay is how long a streaming call still takes the upstream's
+// progress and log messages after its result came. The SDK's client handles
+// notifications on a queue of their own, while a response completes its call
+// at once: the last notifications the upstream sent before the result may be
+// handled just after it.
+const settleDelay = 100 * time.Millisecond
+
+// settle waits settleDelay, or until ctx ends.
+func settle(ctx context.Context) {
+	t := time.NewTimer(settleDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // withSession runs fn on a session of the pool, once more on a new session
 // when the first one turns out lost (the upstream restarted, say).
 func (g *Gateway) withSession(ctx context.Context, fn func(*session) error) error {
@@ -116,6 +133,9 @@ func (g *Gateway) run(ctx context.Context, c *call) (*mcp.CallToolResult, error)
 		params.SetProgressToken(token)
 		var err error
 		res, err = s.cs.CallTool(ctx, params)
+		if err == nil && c.events != nil {
+			settle(ctx)
+		}
 		return err
 	})
 	g.stats.end(c.tool.tool.Name, outcome(ctx, res, err), time.Since(c.start))

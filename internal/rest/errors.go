@@ -78,7 +78,7 @@ func callError(ctx context.Context, err error) *apiError {
 		return errorf(499, codeCancelled, "the call was cancelled")
 	}
 	var wire *jsonrpc.Error
-	if errors.As(err, &wire) {
+	if errors.As(err, &wire) && wire.Code != codeRejected {
 		if wire.Code == jsonrpc.CodeInvalidParams {
 			return errorf(http.StatusBadRequest, codeInvalidArguments, "%s", wire.Message)
 		}
@@ -87,9 +87,16 @@ func callError(ctx context.Context, err error) *apiError {
 	return errorf(http.StatusBadGateway, codeUnavailable, "the upstream failed: %v", err)
 }
 
+// codeRejected is the code of the error the SDK's client gives a request that
+// did not reach the upstream (refused, reset, or no answer).
+const codeRejected = -32005
+
 // retryable reports whether a call that failed with err never reached a live
 // session, so that it may run again on a new one: the upstream had lost the
-// session (404), or the session was already closed.
+// session (404), the session was already closed, or the request did not
+// reach the upstream at all.
 func retryable(err error) bool {
-	return errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, mcp.ErrConnectionClosed)
+	var wire *jsonrpc.Error
+	return errors.Is(err, mcp.ErrSessionMissing) || errors.Is(err, mcp.ErrConnectionClosed) ||
+		errors.As(err, &wire) && wire.Code == codeRejected
 }
