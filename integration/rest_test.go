@@ -531,3 +531,11 @@ func TestRESTBearerExample(t *testing.T) {
 	}
 	validateOpenAPI(t, c.URL+"/api/openapi.json", auth)
 }
+
+// TestRESTModuleListed checks that the binary has the mcp_rest module.
+func TestRESTModuleListed(t *testing.T) {
+	stdout, stderr, code := runBinary(t, "list-modules")
+	if code != 0 || !strings.Contains(stdout, "http.handlers.mcp_rest\n") {
+		t.Fatalf("list-modules (exit %d) does not list http.handlers.mcp_rest:\n%s%s", code, stdout, stderr)
+	}
+}
