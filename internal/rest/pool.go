@@ -287,6 +287,7 @@ func (p *pool) closeAll() {
 			_ = s.cs.Close()
 		}
 		p.stop()
+		p.cfg.HTTPClient.CloseIdleConnections()
 	}()
 }
 
