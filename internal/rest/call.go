@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/zap"
 )
 
 // eventBuffer is how many progress and log events of a call wait for its
@@ -138,7 +139,12 @@ func (g *Gateway) run(ctx context.Context, c *call) (*mcp.CallToolResult, error)
 		}
 		return err
 	})
-	g.stats.end(c.tool.tool.Name, outcome(ctx, res, err), time.Since(c.start))
+	how, took := outcome(ctx, res, err), time.Since(c.start)
+	g.stats.end(c.tool.tool.Name, how, took)
+	if ce := g.cfg.Logger.Check(zap.DebugLevel, "rest call finished"); ce != nil {
+		ce.Write(zap.String("tool", c.tool.tool.Name), zap.String("outcome", how),
+			zap.Duration("duration", took), zap.Error(err))
+	}
 	if err != nil {
 		return nil, callError(ctx, err)
 	}
