@@ -23,15 +23,9 @@ const (
 // Config is the configuration of a Gateway.
 type Config struct {
 	// Upstream is the URL of the MCP server: its Streamable HTTP endpoint,
-	// or, with Legacy, its HTTP+SSE endpoint. Required.
+	// or a legacy HTTP+SSE endpoint, used when the upstream refuses
+	// Streamable HTTP but answers a GET with its event stream. Required.
 	Upstream string
-	// Legacy makes Upstream a legacy HTTP+SSE (2024-11-05) endpoint.
-	// Default: false, meaning Streamable HTTP first, then HTTP+SSE if the
-	// upstream refuses Streamable HTTP but serves an event stream.
-	Legacy bool
-	// Streamable makes Upstream a Streamable HTTP endpoint only, with no
-	// fall back to HTTP+SSE. Default: false.
-	Streamable bool
 	// Header holds the headers sent with every upstream request, such as a
 	// bearer token.
 	Header http.Header

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +52,6 @@ func newPool(client *mcp.Client, cfg Config) *pool {
 	ctx, stop := context.WithCancel(context.Background())
 	p := &pool{client: client, cfg: cfg, ctx: ctx, stop: stop, logger: cfg.Logger,
 		byCS: map[*mcp.ClientSession]*session{}}
-	p.legacy.Store(cfg.Legacy)
 	return p
 }
 
@@ -150,9 +148,9 @@ func (p *pool) connect() (*session, error) {
 }
 
 // dial connects to the upstream over Streamable HTTP, or over the legacy
-// HTTP+SSE transport when the upstream was configured so or, not knowing
-// Streamable HTTP, answers its event stream to a GET (as the TypeScript
-// SDK's clients fall back).
+// HTTP+SSE transport when the upstream, not knowing Streamable HTTP, answers
+// a GET with its event stream (the fall back of the TypeScript SDK's
+// clients). Once found, the legacy transport is used from the start.
 func (p *pool) dial() (*mcp.ClientSession, error) {
 	if !p.legacy.Load() {
 		ctx, cancel := context.WithTimeout(p.ctx, connectTimeout)
@@ -160,7 +158,7 @@ func (p *pool) dial() (*mcp.ClientSession, error) {
 		cs, err := p.client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: p.cfg.Upstream,
 			HTTPClient: p.cfg.HTTPClient, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
 		var netErr net.Error
-		if err == nil || p.cfg.Streamable || errors.As(err, &netErr) {
+		if err == nil || errors.As(err, &netErr) {
 			// An upstream that cannot be reached speaks nothing at all.
 			return cs, wrapConnect(err)
 		}
@@ -289,25 +287,4 @@ func (p *pool) closeAll() {
 		p.stop()
 		p.cfg.HTTPClient.CloseIdleConnections()
 	}()
-}
-
-// headerTransport adds fixed headers to every upstream request.
-type headerTransport struct {
-	header http.Header
-	next   http.RoundTripper
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if len(t.header) > 0 {
-		r = r.Clone(r.Context())
-		for k, v := range t.header {
-			if k == "Host" {
-				r.Host = v[0]
-				continue
-			}
-			r.Header[k] = v
-		}
-	}
-	return t.next.RoundTrip(r)
 }
