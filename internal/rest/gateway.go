@@ -89,7 +89,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case path == "/stats":
 		if allow(w, r, http.MethodGet) {
-			writeJSON(w, http.StatusOK, g.Stats())
+			writeJSON(w, http.StatusOK, g.currentStats())
 		}
 	case strings.HasPrefix(path, "/ws/tools/") && len(path) > len("/ws/tools/"):
 		if allow(w, r, http.MethodGet) {
@@ -118,8 +118,8 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 	return false
 }
 
-// Stats returns what /stats shows.
-func (g *Gateway) Stats() any {
+// currentStats returns what /stats shows.
+func (g *Gateway) currentStats() statsBody {
 	b := g.stats.snapshot()
 	b.Upstream = g.pool.stats()
 	return b
