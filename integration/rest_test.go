@@ -469,7 +469,7 @@ func TestRESTAPIKeyAndWebSocket(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	final := map[string]wsMessage{}
-	progress := map[string]int{}
+	progress, logs := map[string]int{}, map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		var m wsMessage
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
@@ -480,6 +480,10 @@ func TestRESTAPIKeyAndWebSocket(t *testing.T) {
 			final[m.Msg.ID] = m
 		case "progress":
 			progress[m.Msg.ID]++
+		case "message":
+			if data, _ := m.Msg.Data["data"].(string); strings.HasPrefix(data, m.Msg.ID+": step ") {
+				logs[m.Msg.ID]++
+			}
 		}
 	}
 	for _, id := range []string{"a", "b"} {
@@ -491,8 +495,8 @@ func TestRESTAPIKeyAndWebSocket(t *testing.T) {
 		if text := content[0].(map[string]any)["text"]; text != "ran "+id {
 			t.Fatalf("call %s got %v", id, text)
 		}
-		if progress[id] < 1 {
-			t.Fatalf("call %s got %d progress events", id, progress[id])
+		if progress[id] < 1 || logs[id] < 1 {
+			t.Fatalf("call %s got %d progress and %d of its log messages", id, progress[id], logs[id])
 		}
 	}
 	if m := final["c"]; m.Msg.Event != "error" || m.Msg.Error["code"] != "cancelled" {
