@@ -196,6 +196,10 @@ func TestRemoteDeployment(t *testing.T) {
 		assertIncreasing(t, o.Progress, 2)
 	})
 
+	t.Run("mcp-remote with --header", func(t *testing.T) {
+		mcpRemoteCall(t, site, token, code)
+	})
+
 	for name, auth := range map[string]string{
 		"no token":    "",
 		"wrong token": "Bearer " + strings.Repeat("0", len(token)),
@@ -279,5 +283,76 @@ func TestRemoteDeploymentNeedsToken(t *testing.T) {
 				t.Fatalf("MCP_TOKEN unset=%v: %s ended with %v, want an error at %s:\n%s", unset, verb, err, where, out)
 			}
 		}
+	}
+}
+
+// mcpRemoteCall runs mcp-remote (the stdio bridge that Claude Desktop
+// uses for remote servers) as the README configures it: the token in the
+// environment, named by --header "Authorization:${AUTH_HEADER}", with its
+// header and body timeouts cut to 2 s. Over its stdin and stdout it
+// initializes, calls the long tool with a progress token, and expects
+// progress and then the result.
+func mcpRemoteCall(t *testing.T, site *remoteSite, token, code string) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command("node", filepath.Join("node_modules", "mcp-remote", "dist", "proxy.js"), site.URL,
+		"--header", "Authorization:${AUTH_HEADER}",
+		"--headers-timeout", "2", "--body-timeout", "2")
+	cmd.Dir = tsDir
+	cmd.Env = append(os.Environ(), "AUTH_HEADER=Bearer "+token, "NODE_EXTRA_CA_CERTS="+site.RootCA,
+		"HOME="+home, "MCP_REMOTE_CONFIG_DIR="+home)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out lines
+	done := make(chan struct{})
+	go func() { defer close(done); out.collect(stdout) }()
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		<-done
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("mcp-remote stdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
+		}
+	})
+	send := func(msg string) {
+		if _, err := io.WriteString(stdin, msg+"\n"); err != nil {
+			t.Fatalf("writing to mcp-remote: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"tls-test","version":"1.0.0"}}}`)
+	if _, err := out.wait(ctx, `"id":1`, `"result"`); err != nil {
+		t.Fatalf("no initialize result through mcp-remote: %v", err)
+	}
+	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	args, _ := json.Marshal(map[string]any{"code": code})
+	start := time.Now()
+	send(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"stata_run_selection","arguments":%s,"_meta":{"progressToken":"remote"}}}`, args))
+	line, err := out.wait(ctx, `"id":2`)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("no tools/call answer through mcp-remote: %v", err)
+	}
+	if !strings.Contains(line, `"result"`) || strings.Contains(line, `"isError":true`) || !strings.Contains(line, `\ndone\n`) {
+		t.Fatalf("tools/call through mcp-remote after %v: %s", elapsed, line)
+	}
+	if elapsed < 6*time.Second {
+		t.Fatalf("the call took %v; the code sleeps 6 s", elapsed)
+	}
+	if n := out.count(`"method":"notifications/progress"`, `"progressToken":"remote"`); n < 2 {
+		t.Fatalf("%d progress notifications through mcp-remote, want at least 2", n)
 	}
 }
