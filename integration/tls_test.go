@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -196,8 +197,32 @@ func TestRemoteDeployment(t *testing.T) {
 		assertIncreasing(t, o.Progress, 2)
 	})
 
-	t.Run("mcp-remote with --header", func(t *testing.T) {
+	t.Run("claude desktop's mcp-remote with --header", func(t *testing.T) {
 		mcpRemoteCall(t, site, token, code)
+	})
+
+	t.Run("editor configs", func(t *testing.T) {
+		for _, file := range []string{"cursor-mcp.json", "vscode-mcp.json"} {
+			url, headers := editorConfig(t, file, token)
+			if url != "https://mcp.example.com/mcp" {
+				t.Fatalf("%s: url %q, want https://mcp.example.com/mcp", file, url)
+			}
+			client := httpsClient(t, site.RootCA, "", nil)
+			client.Transport = withHeaders{base: client.Transport, headers: headers}
+			c := mcp.NewClient(&mcp.Implementation{Name: "editor-config", Version: "1.0.0"}, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			session, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: site.URL, HTTPClient: client, DisableStandaloneSSE: true}, nil)
+			if err != nil {
+				cancel()
+				t.Fatalf("%s: connect with its headers: %v", file, err)
+			}
+			tools, err := session.ListTools(ctx, nil)
+			session.Close()
+			cancel()
+			if err != nil || len(tools.Tools) == 0 {
+				t.Fatalf("%s: tools/list with its headers: %v", file, err)
+			}
+		}
 	})
 
 	for name, auth := range map[string]string{
@@ -286,21 +311,52 @@ func TestRemoteDeploymentNeedsToken(t *testing.T) {
 	}
 }
 
+// desktopConfig is examples/claude-desktop.json: Claude Desktop's
+// configuration of mcp-remote for the remote deployment.
+type desktopConfig struct {
+	MCPServers map[string]struct {
+		Command string            `json:"command"`
+		Args    []string          `json:"args"`
+		Env     map[string]string `json:"env"`
+	} `json:"mcpServers"`
+}
+
 // mcpRemoteCall runs mcp-remote (the stdio bridge that Claude Desktop
-// uses for remote servers) as the README configures it: the token in the
-// environment, named by --header "Authorization:${AUTH_HEADER}", with its
-// header and body timeouts cut to 2 s. Over its stdin and stdout it
-// initializes, calls the long tool with a progress token, and expects
-// progress and then the result.
+// uses for remote servers) as examples/claude-desktop.json configures it:
+// the same arguments after the package, with the site's URL and 2 s header
+// and body timeouts, and its environment with the token filled in. Over its
+// stdin and stdout it initializes, calls the long tool with a progress
+// token, and expects progress and then the result.
 func mcpRemoteCall(t *testing.T, site *remoteSite, token, code string) {
 	t.Helper()
+	b, err := os.ReadFile("../examples/claude-desktop.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg desktopConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("examples/claude-desktop.json: %v", err)
+	}
+	server, ok := cfg.MCPServers["stata"]
+	if !ok || server.Command != "npx" {
+		t.Fatalf("examples/claude-desktop.json: no server stata run by npx: %s", b)
+	}
+	pkg := slices.IndexFunc(server.Args, func(a string) bool { return strings.HasPrefix(a, "mcp-remote@") })
+	if pkg < 0 || pkg+1 >= len(server.Args) || server.Args[pkg+1] != "https://mcp.example.com/mcp" {
+		t.Fatalf("examples/claude-desktop.json: want mcp-remote@<version> https://mcp.example.com/mcp in %q", server.Args)
+	}
+	if want := "mcp-remote@" + mcpRemoteVersion(t); server.Args[pkg] != want {
+		t.Fatalf("examples/claude-desktop.json runs %s; integration/ts tests %s", server.Args[pkg], want)
+	}
+	args := append([]string{filepath.Join("node_modules", "mcp-remote", "dist", "proxy.js"), site.URL}, server.Args[pkg+2:]...)
+	args = append(args, "--headers-timeout", "2", "--body-timeout", "2")
 	home := t.TempDir()
-	cmd := exec.Command("node", filepath.Join("node_modules", "mcp-remote", "dist", "proxy.js"), site.URL,
-		"--header", "Authorization:${AUTH_HEADER}",
-		"--headers-timeout", "2", "--body-timeout", "2")
+	cmd := exec.Command("node", args...)
 	cmd.Dir = tsDir
-	cmd.Env = append(os.Environ(), "AUTH_HEADER=Bearer "+token, "NODE_EXTRA_CA_CERTS="+site.RootCA,
-		"HOME="+home, "MCP_REMOTE_CONFIG_DIR="+home)
+	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+site.RootCA, "HOME="+home, "MCP_REMOTE_CONFIG_DIR="+home)
+	for k, v := range server.Env {
+		cmd.Env = append(cmd.Env, k+"="+strings.ReplaceAll(v, "YOUR_MCP_TOKEN", token))
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -338,9 +394,9 @@ func mcpRemoteCall(t *testing.T, site *remoteSite, token, code string) {
 		t.Fatalf("no initialize result through mcp-remote: %v", err)
 	}
 	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	args, _ := json.Marshal(map[string]any{"code": code})
+	callArgs, _ := json.Marshal(map[string]any{"code": code})
 	start := time.Now()
-	send(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"stata_run_selection","arguments":%s,"_meta":{"progressToken":"remote"}}}`, args))
+	send(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"stata_run_selection","arguments":%s,"_meta":{"progressToken":"remote"}}}`, callArgs))
 	line, err := out.wait(ctx, `"id":2`)
 	elapsed := time.Since(start)
 	if err != nil {
@@ -355,4 +411,88 @@ func mcpRemoteCall(t *testing.T, site *remoteSite, token, code string) {
 	if n := out.count(`"method":"notifications/progress"`, `"progressToken":"remote"`); n < 2 {
 		t.Fatalf("%d progress notifications through mcp-remote, want at least 2", n)
 	}
+}
+
+// mcpRemoteVersion returns the version of mcp-remote that integration/ts
+// installs.
+func mcpRemoteVersion(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(tsDir, "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := json.Unmarshal(b, &pkg); err != nil {
+		t.Fatal(err)
+	}
+	return pkg.Dependencies["mcp-remote"]
+}
+
+// editorConfig reads the server "stata" of examples/<file>, the mcp.json of
+// Cursor (mcpServers, ${env:MCP_TOKEN}) or of VS Code (servers, a password
+// input), and returns its URL and its headers with the token filled in
+// where the editor would fill it.
+func editorConfig(t *testing.T, file, token string) (string, map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "examples", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type server struct {
+		Type    string            `json:"type"`
+		URL     string            `json:"url"`
+		Headers map[string]string `json:"headers"`
+	}
+	var cfg struct {
+		MCPServers map[string]server `json:"mcpServers"`
+		Servers    map[string]server `json:"servers"`
+		Inputs     []struct {
+			Type     string `json:"type"`
+			ID       string `json:"id"`
+			Password bool   `json:"password"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	vars := map[string]string{"${env:MCP_TOKEN}": token}
+	for _, in := range cfg.Inputs {
+		if in.Type != "promptString" || !in.Password {
+			t.Fatalf("%s: input %q is not a password prompt", file, in.ID)
+		}
+		vars["${input:"+in.ID+"}"] = token
+	}
+	srv, ok := cfg.MCPServers["stata"]
+	if !ok {
+		if srv, ok = cfg.Servers["stata"]; !ok || srv.Type != "http" {
+			t.Fatalf("%s: no server stata of type http", file)
+		}
+	}
+	headers := map[string]string{}
+	for k, v := range srv.Headers {
+		for name, val := range vars {
+			v = strings.ReplaceAll(v, name, val)
+		}
+		if strings.Contains(v, "${") {
+			t.Fatalf("%s: header %s: a variable the editor would not fill: %s", file, k, v)
+		}
+		headers[k] = v
+	}
+	return srv.URL, headers
+}
+
+// withHeaders sets headers on each request.
+type withHeaders struct {
+	base    http.RoundTripper
+	headers map[string]string
+}
+
+func (h withHeaders) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	for k, v := range h.headers {
+		req.Header.Set(k, v)
+	}
+	return h.base.RoundTrip(req)
 }
