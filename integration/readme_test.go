@@ -193,3 +193,38 @@ func assertProgressPrinted(t *testing.T, out string) {
 		t.Fatalf("%d progress lines over a 15 s run:\n%s", n-1, out)
 	}
 }
+
+// TestREADMEPortClash runs the README's answer to a taken port 4000, the
+// sed line of the demo section, on a copy of Caddyfile.example: the result
+// names the new port wherever the runner is reached, both sites, and is
+// valid.
+func TestREADMEPortClash(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "`sed -i 's/localhost:4000/localhost:4001/g' Caddyfile.example`"
+	if !strings.Contains(string(readme), line) {
+		t.Fatalf("README.md no longer has %s; update this test with it", line)
+	}
+	src, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Caddyfile.example"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", strings.Trim(line, "`"))
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+	stdout, stderr, code := runBinary(t, "adapt", "--config", filepath.Join(dir, "Caddyfile.example"))
+	if code != 0 {
+		t.Fatalf("adapting the changed Caddyfile.example: exit %d\n%s", code, stderr)
+	}
+	if strings.Contains(stdout, ":4000") || strings.Count(stdout, ":4001") < 3 {
+		t.Fatalf("want the runner's listeners and the reverse_proxy upstream on 4001, and nothing on 4000:\n%s", stdout)
+	}
+}
