@@ -201,6 +201,22 @@ func TestRemoteDeployment(t *testing.T) {
 		mcpRemoteCall(t, site, token, code)
 	})
 
+	t.Run("mcp-remote without --header", func(t *testing.T) {
+		// What the README warns of: the 401 sends mcp-remote into OAuth,
+		// which the site does not offer, and it gives up.
+		home := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "node", filepath.Join("node_modules", "mcp-remote", "dist", "proxy.js"), site.URL, "--auth-timeout", "5")
+		cmd.Dir = tsDir
+		cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+site.RootCA, "HOME="+home, "MCP_REMOTE_CONFIG_DIR="+home)
+		cmd.Stdin = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"tls-test","version":"1.0.0"}}}` + "\n")
+		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil || err == nil || !strings.Contains(string(out), "Dynamic Client Registration rejected (HTTP 401)") {
+			t.Fatalf("mcp-remote without the token: %v, want it to fail at OAuth registration:\n%s", err, out)
+		}
+	})
+
 	t.Run("editor configs", func(t *testing.T) {
 		for _, file := range []string{"cursor-mcp.json", "vscode-mcp.json"} {
 			url, headers := editorConfig(t, file, token)
