@@ -228,3 +228,23 @@ func TestREADMEPortClash(t *testing.T) {
 		t.Fatalf("want the runner's listeners and the reverse_proxy upstream on 4001, and nothing on 4000:\n%s", stdout)
 	}
 }
+
+// TestExampleCaddyfilesFormatted checks that each Caddyfile under examples/
+// is as `caddy-stata fmt` writes it: Caddy warns at every load of one that
+// is not, which would bury the warnings that matter.
+func TestExampleCaddyfilesFormatted(t *testing.T) {
+	files, err := filepath.Glob("../examples/*.Caddyfile")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Caddyfile under examples/: %v", err)
+	}
+	for _, f := range files {
+		want, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, code := runBinary(t, "fmt", f)
+		if code != 0 || stdout != string(want) {
+			t.Errorf("%s is not formatted (exit %d): run caddy-stata fmt --overwrite %s\n%s", f, code, f, stderr)
+		}
+	}
+}
