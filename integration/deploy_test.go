@@ -252,6 +252,9 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("the unit lacks %q", want)
 		}
 	}
+	if strings.Contains(string(b), "run --environ") {
+		t.Error("the unit runs with --environ, which prints MCP_TOKEN into the journal")
+	}
 	// verify checks that the commands exist: point them at the built binary.
 	unit := filepath.Join(t.TempDir(), "caddy-stata.service")
 	if err := os.WriteFile(unit, bytes.ReplaceAll(b, []byte("/usr/local/bin/caddy-stata"), []byte(binary)), 0o644); err != nil {
