@@ -213,6 +213,10 @@ func (k *KeepAlive) Provision(ctx caddy.Context) error {
 	}
 	k.hosts = hosts
 	k.logger = ctx.Logger()
+	for _, w := range cfg.Warnings() {
+		k.logger.Warn(w)
+	}
+	warnMisplaced(ctx, k.logger)
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		if err := registerKeepAliveMetrics(reg); err != nil {
 			return fmt.Errorf("mcp_keepalive: registering metrics: %w", err)

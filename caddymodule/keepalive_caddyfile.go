@@ -171,12 +171,18 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			k.Resume = &ttl
+			if ttl == 0 && k.PollAfter > 0 {
+				return d.Errf("resume off: poll_after needs resume, since clients can only come back to a stream that is kept")
+			}
 		case "poll_after":
 			dur, err := durationArg(d, true)
 			if err != nil {
 				return err
 			}
 			k.PollAfter = dur
+			if dur > 0 && k.Resume != nil && *k.Resume == 0 {
+				return d.Errf("poll_after: needs resume, which is off, since clients can only come back to a stream that is kept")
+			}
 		case "retry":
 			dur, err := durationArg(d, false)
 			if err != nil {

@@ -910,6 +910,25 @@ func TestKeepAliveUnmarshalCaddyfileErrors(t *testing.T) {
 			want: []string{"max_held", "'nope'"},
 			line: "Testfile:8",
 		},
+		{
+			name: "poll_after after resume off",
+			input: `mcp_keepalive {
+	resume off
+	grace 1s
+	poll_after 30s
+}`,
+			want: []string{"poll_after: needs resume, which is off"},
+			line: "Testfile:4",
+		},
+		{
+			name: "resume off after poll_after",
+			input: `mcp_keepalive {
+	poll_after 30s
+	resume off
+}`,
+			want: []string{"resume off: poll_after needs resume"},
+			line: "Testfile:3",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

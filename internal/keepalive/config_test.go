@@ -47,3 +47,40 @@ func TestConfigHolds(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigWarnings pins each setting that loads but is most likely wrong,
+// and that the defaults and the settings just inside the limits say nothing.
+func TestConfigWarnings(t *testing.T) {
+	if w := DefaultConfig().Warnings(); len(w) != 0 {
+		t.Fatalf("the defaults warn: %q", w)
+	}
+	for _, tt := range []struct {
+		name   string
+		mutate func(*Config)
+		want   string // "" for no warning
+	}{
+		{"interval a minute", func(c *Config) { c.Interval = time.Minute }, "interval 1m0s is a minute or more"},
+		{"interval 2 minutes", func(c *Config) { c.Interval = 2 * time.Minute }, "interval 2m0s is a minute or more"},
+		{"interval just under a minute", func(c *Config) { c.Interval = 59 * time.Second }, ""},
+		{"interval 50ms", func(c *Config) { c.Interval = 50 * time.Millisecond }, "interval 50ms is under 100ms"},
+		{"interval 100ms", func(c *Config) { c.Interval = 100 * time.Millisecond }, ""},
+		{"grace a minute", func(c *Config) { c.Grace = time.Minute }, "grace 1m0s is a minute or more"},
+		{"grace 59s", func(c *Config) { c.Grace = 59 * time.Second }, ""},
+		{"grace 0", func(c *Config) { c.Grace = 0 }, ""},
+	} {
+		c := DefaultConfig()
+		tt.mutate(&c)
+		w := c.Warnings()
+		switch {
+		case tt.want == "" && len(w) != 0:
+			t.Errorf("%s: warns %q", tt.name, w)
+		case tt.want != "" && (len(w) != 1 || !strings.Contains(w[0], tt.want)):
+			t.Errorf("%s: got %q, want one warning with %q", tt.name, w, tt.want)
+		}
+	}
+	c := DefaultConfig()
+	c.Interval, c.Grace = 2*time.Minute, 2*time.Minute
+	if w := c.Warnings(); len(w) != 2 {
+		t.Errorf("interval and grace both too long: got %q, want two warnings", w)
+	}
+}
