@@ -34,6 +34,7 @@ var answeringHandlers = map[string]bool{
 	"metrics":         true,
 	"acme_server":     true,
 	"stata_runner":    true,
+	"mcp_rest":        true,
 }
 
 // checkedRouteLists records the route lists of the configurations being
