@@ -1,0 +1,139 @@
+package caddymodule
+
+import (
+	"os/exec"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("mcp_stdio", parseStdioPool)
+	// After reverse_proxy (as stata_runner), so that mcp_keepalive (before
+	// it) stands in front of mcp_stdio in one site. Caddy only orders a
+	// plugin's directive relative to a standard one: "after mcp_keepalive"
+	// panics at start.
+	httpcaddyfile.RegisterDirectiveOrder("mcp_stdio", httpcaddyfile.After, "reverse_proxy")
+}
+
+// parseStdioPool sets up the handler from Caddyfile tokens.
+func parseStdioPool(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	s := new(StdioPool)
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return s, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	mcp_stdio [<matcher>] {
+//	    command         <program> [<args...>]
+//	    env             <name> <value>
+//	    dir             <path>
+//	    min_workers     <n>
+//	    max_workers     <n>
+//	    max_inflight    <n>
+//	    idle_timeout    <duration>
+//	    health_interval <duration>
+//	    health_timeout  <duration>
+//	    request_timeout <duration>
+//	    max_queue       <n>
+//	}
+//
+// command is required and its program must be found (on PATH, or as a
+// path) when the Caddyfile is adapted; env may be repeated, every other
+// subdirective may be given once. See the fields of StdioPool for defaults.
+func (s *StdioPool) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive's name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		switch name {
+		case "command":
+			if err := once(d, seen); err != nil {
+				return err
+			}
+			s.Command = d.RemainingArgs()
+			if len(s.Command) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := exec.LookPath(s.Command[0]); err != nil {
+				return d.Errf("command: program '%s' not found: %v", s.Command[0], err)
+			}
+		case "env":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return d.ArgErr()
+			}
+			if s.Env == nil {
+				s.Env = map[string]string{}
+			}
+			if _, ok := s.Env[args[0]]; ok {
+				return d.Errf("env: '%s' given twice", args[0])
+			}
+			s.Env[args[0]] = args[1]
+		case "dir":
+			if err := once(d, seen); err != nil {
+				return err
+			}
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			s.Dir = arg
+		case "min_workers", "max_workers", "max_inflight", "max_queue":
+			if err := once(d, seen); err != nil {
+				return err
+			}
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(arg)
+			if err != nil || n <= 0 {
+				return d.Errf("%s: need a positive whole number, not '%s'", name, arg)
+			}
+			switch name {
+			case "min_workers":
+				s.MinWorkers = n
+			case "max_workers":
+				s.MaxWorkers = n
+			case "max_inflight":
+				s.MaxInflight = n
+			case "max_queue":
+				s.MaxQueue = n
+			}
+		case "idle_timeout", "health_interval", "health_timeout", "request_timeout":
+			if err := once(d, seen); err != nil {
+				return err
+			}
+			dur, err := durationArg(d, false)
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "idle_timeout":
+				s.IdleTimeout = dur
+			case "health_interval":
+				s.HealthInterval = dur
+			case "health_timeout":
+				s.HealthTimeout = dur
+			case "request_timeout":
+				s.RequestTimeout = dur
+			}
+		default:
+			return d.Errf("unrecognized subdirective '%s'", name)
+		}
+	}
+	if len(s.Command) == 0 {
+		return d.Err("mcp_stdio: command is required")
+	}
+	if minW, maxW := s.MinWorkers, s.MaxWorkers; minW > 0 && maxW > 0 && minW > maxW {
+		return d.Errf("mcp_stdio: min_workers (%d) is more than max_workers (%d)", minW, maxW)
+	}
+	return nil
+}
