@@ -3,9 +3,9 @@
 //
 //   - echo {text}: answers "<text> pid <pid>", so a test can tell which
 //     caller an answer belongs to and which worker ran it;
-//   - sleep {ms, steps}: waits ms milliseconds, sending `steps` progress
-//     notifications on the way when the caller asked for progress, then
-//     answers "slept <ms> ms pid <pid>";
+//   - sleep {ms, steps, text}: waits ms milliseconds, sending `steps`
+//     progress notifications on the way when the caller asked for progress,
+//     then answers "<text>slept <ms> ms pid <pid>";
 //   - pid: answers the worker's pid.
 //
 // It logs one line to stderr when it starts.
@@ -28,8 +28,9 @@ type echoArgs struct {
 
 // sleepArgs are the arguments of sleep.
 type sleepArgs struct {
-	MS    int `json:"ms"`
-	Steps int `json:"steps,omitempty"`
+	Text  string `json:"text,omitempty"`
+	MS    int    `json:"ms"`
+	Steps int    `json:"steps,omitempty"`
 }
 
 // text returns a tool result with one text content.
@@ -61,7 +62,7 @@ func main() {
 					})
 				}
 			}
-			return text("slept %d ms pid %d", a.MS, pid), nil, nil
+			return text("%sslept %d ms pid %d", a.Text, a.MS, pid), nil, nil
 		})
 	mcp.AddTool(server, &mcp.Tool{Name: "pid", Description: "The worker's pid."},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {

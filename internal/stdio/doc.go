@@ -24,10 +24,13 @@
 // cause.
 //
 // Requests from a worker to its client (sampling, elicitation, roots) go to
-// the session whose call is running on that worker (the newest such call
-// whose client declared the capability: stdio carries no link from a
-// server's request to the call that caused it), under an id of the pool's,
-// and the client's answer goes back to the worker. Notifications of a worker
+// the session whose call is running on that worker, under an id of the
+// pool's, and the client's answer goes back to the worker. Stdio carries no
+// link from such a request to the call that caused it, so the pool keeps
+// it unambiguous where it can: a call goes to a worker running another
+// session's calls only when every worker with room is running some, and
+// then the request goes to the newest call on the worker whose client
+// declared the capability the method needs. Notifications of a worker
 // that belong to no call (list changes, log messages) go to every session
 // with a GET stream open.
 //

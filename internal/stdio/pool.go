@@ -430,7 +430,7 @@ func (p *Pool) submit(c *call) error {
 		return nil
 	}
 	c.sess.calls[c.key] = c
-	if w := p.pickLocked(); w != nil {
+	if w := p.pickLocked(c.sess); w != nil {
 		msg := p.assignLocked(c, w)
 		p.mu.Unlock()
 		p.send(w, c, msg)
@@ -453,16 +453,28 @@ func (p *Pool) submit(c *call) error {
 	return nil
 }
 
-// pickLocked returns the ready worker with the fewest calls, if it has
-// room for one more.
-func (p *Pool) pickLocked() *worker {
+// pickLocked returns the ready worker with room for one more call that is
+// least loaded, counting a worker that runs another session's calls as
+// full: a call goes to a worker of another session only when no worker is
+// free of them. This keeps a worker's requests to a client unambiguous
+// where the pool can (stdio carries no link from such a request to the call
+// that caused it). It returns nil when no worker has room.
+func (p *Pool) pickLocked(s *session) *worker {
 	var best *worker
+	bestScore := 0
 	for _, w := range p.workers {
 		if !w.ready || w.stopping || len(w.calls) >= p.cfg.MaxInflight {
 			continue
 		}
-		if best == nil || len(w.calls) < len(best.calls) {
-			best = w
+		score := len(w.calls)
+		for _, c := range w.calls {
+			if c.sess != s {
+				score += p.cfg.MaxInflight
+				break
+			}
+		}
+		if best == nil || score < bestScore {
+			best, bestScore = w, score
 		}
 	}
 	return best
@@ -504,11 +516,11 @@ func (p *Pool) drainLocked() {
 	}
 	var out []placed
 	for len(p.queue) > 0 {
-		w := p.pickLocked()
+		c := p.queue[0]
+		w := p.pickLocked(c.sess)
 		if w == nil {
 			break
 		}
-		c := p.queue[0]
 		p.queue = p.queue[1:]
 		out = append(out, placed{w, c, p.assignLocked(c, w)})
 	}

@@ -1,0 +1,185 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestStdioEverything runs @modelcontextprotocol/server-everything in its
+// stdio mode as mcp_stdio's workers, behind mcp_keepalive in one site, and
+// drives it with the TypeScript and Go SDK clients: tools/list, a call with
+// the server's progress, and a call with no progress for 10 s while the
+// clients' timers are 2-3 s, which succeeds because mcp_keepalive holds it.
+func TestStdioEverything(t *testing.T) {
+	c := startCaddy(t, "", stdioSite(everythingStdio(), "\t\thealth_interval 2s"))
+	url := c.URL + "/mcp"
+	waitHealth(t, url, 60*time.Second, "2 workers ready", func(h stdioHealth) bool { return len(h.ready()) == 2 })
+	const long = "trigger-long-running-operation"
+
+	t.Run("tools/list ts", func(t *testing.T) {
+		t.Parallel()
+		out, stderr := runCallMJS(t, map[string]any{"url": url, "tool": "echo", "args": map[string]any{"message": "hello"}, "listTools": true})
+		var res struct {
+			OK      bool     `json:"ok"`
+			Tools   []string `json:"tools"`
+			Results []struct {
+				Result struct {
+					Content []struct{ Text string } `json:"content"`
+				} `json:"result"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil || !res.OK {
+			t.Fatalf("call.mjs: %v %s\n%s", err, out, stderr)
+		}
+		for _, name := range []string{"echo", long, "get-sum"} {
+			if !slices.Contains(res.Tools, name) {
+				t.Errorf("tools/list lacks %s: %v", name, res.Tools)
+			}
+		}
+		if got := res.Results[0].Result.Content[0].Text; got != "Echo: hello" {
+			t.Errorf("echo answered %q", got)
+		}
+	})
+	t.Run("tools/list go", func(t *testing.T) {
+		t.Parallel()
+		s := goSession(t, url, nil)
+		res, err := s.ListTools(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tool := range res.Tools {
+			names = append(names, tool.Name)
+		}
+		for _, name := range []string{"echo", long, "get-sum", "trigger-sampling-request"} {
+			if !slices.Contains(names, name) {
+				t.Errorf("tools/list lacks %s: %v", name, names)
+			}
+		}
+	})
+	for _, client := range []string{"ts", "go"} {
+		call := func(t *testing.T, args map[string]any) callOutcome {
+			if client == "ts" {
+				return tsCall(t, url, long, args, nil)
+			}
+			return goCall(t, url, long, args)
+		}
+		t.Run("progress "+client, func(t *testing.T) {
+			t.Parallel()
+			o := call(t, map[string]any{"duration": 5, "steps": 5})
+			if !o.OK || o.IsError || !strings.Contains(o.Text, "Long running operation completed") {
+				t.Fatalf("call failed after %v: %s %s", o.Elapsed, o.Err, o.Text)
+			}
+			t.Logf("progress: %s", progressString(o.Progress))
+			// The server's own progress carries its total (5, or shifted by
+			// mcp_keepalive with the value) and no message; keep-alives have one.
+			server := 0
+			for _, p := range o.Progress {
+				if p.Total != nil && *p.Total > 0 && (p.Message == nil || *p.Message == "") {
+					server++
+				}
+			}
+			if server < 5 {
+				t.Fatalf("%d of the server's 5 progress notifications arrived", server)
+			}
+			assertIncreasing(t, o.Progress, 5)
+		})
+		t.Run("long "+client, func(t *testing.T) {
+			t.Parallel()
+			// One step: the server's only progress comes at the end, 10 s
+			// in; the client's timers are far shorter.
+			o := call(t, map[string]any{"duration": longCall / 1000, "steps": 1})
+			if !o.OK || o.IsError || !strings.Contains(o.Text, "Long running operation completed") {
+				t.Fatalf("call failed after %v: %s %s", o.Elapsed, o.Err, o.Text)
+			}
+			if o.Elapsed < longCall*time.Millisecond {
+				t.Fatalf("the call took %v, less than the tool's %v", o.Elapsed, longCall*time.Millisecond)
+			}
+		})
+	}
+	t.Run("sampling", func(t *testing.T) {
+		t.Parallel()
+		testStdioSampling(t, url)
+	})
+}
+
+// testStdioSampling has two Go SDK clients call server-everything's
+// trigger-sampling-request at once; each client answers the sampling
+// request with its own text, and each call's result must carry its own
+// client's answer and its own prompt.
+func testStdioSampling(t *testing.T, url string) {
+	var wg sync.WaitGroup
+	for _, name := range []string{"alice", "bob"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mu sync.Mutex
+			var prompts []string
+			s := goSession(t, url, &mcp.ClientOptions{
+				CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+					mu.Lock()
+					for _, m := range req.Params.Messages {
+						if tc, ok := m.Content.(*mcp.TextContent); ok {
+							prompts = append(prompts, tc.Text)
+						}
+					}
+					mu.Unlock()
+					return &mcp.CreateMessageResult{Model: "model-of-" + name, Role: "assistant",
+						Content: &mcp.TextContent{Text: "answer for " + name}}, nil
+				},
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "trigger-sampling-request",
+				Arguments: map[string]any{"prompt": "prompt of " + name}})
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				return
+			}
+			text := resultText(res)
+			if !strings.Contains(text, "answer for "+name) || !strings.Contains(text, "model-of-"+name) {
+				t.Errorf("%s got another client's sampling answer: %s", name, text)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(prompts) != 1 || !strings.Contains(prompts[0], "prompt of "+name) {
+				t.Errorf("%s was asked to sample %q", name, prompts)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestStdioLongGo runs the tests' own Go SDK stdio server as workers and
+// calls its sleep tool for 10 s, sending no progress, with both clients,
+// whose timers are 2-3 s: mcp_keepalive in front keeps the calls alive.
+func TestStdioLongGo(t *testing.T) {
+	c := startCaddy(t, "", stdioSite(stdioServer, ""))
+	url := c.URL + "/mcp"
+	args := map[string]any{"ms": longCall}
+	for _, client := range []string{"ts", "go"} {
+		t.Run(client, func(t *testing.T) {
+			t.Parallel()
+			var o callOutcome
+			if client == "ts" {
+				o = tsCall(t, url, "sleep", args, nil)
+			} else {
+				o = goCall(t, url, "sleep", args)
+			}
+			if !o.OK || o.IsError || !strings.HasPrefix(o.Text, fmt.Sprintf("slept %d ms pid ", longCall)) {
+				t.Fatalf("call failed after %v: %s %s", o.Elapsed, o.Err, o.Text)
+			}
+			if len(o.Progress) < 5 {
+				t.Fatalf("%d keep-alive progress notifications in a 10 s call", len(o.Progress))
+			}
+		})
+	}
+}
