@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -158,4 +160,36 @@ func pidOf(text string) int {
 	}
 	n, _ := strconv.Atoi(strings.Fields(after)[0])
 	return n
+}
+
+// configText returns the Caddyfile the process was started with.
+func (c *caddy) configText(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// load loads the Caddyfile cfg through the admin API.
+func (c *caddy) load(t *testing.T, cfg string) {
+	t.Helper()
+	resp, err := http.Post("http://"+c.Admin+"/load", "text/caddyfile", strings.NewReader(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("loading the config: status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// writeFile writes data to path.
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -272,9 +272,14 @@ func (p *Pool) initialize(w *worker) error {
 	}()
 	res, err := w.ask(ctx, "initialize", params, max(p.cfg.HealthTimeout, minStartTimeout))
 	if err != nil {
-		if ctx.Err() != nil {
-			<-w.proc.done
+		// A worker that exits at once fails the write or the wait: say how
+		// it exited, if it did.
+		t := time.NewTimer(time.Second)
+		defer t.Stop()
+		select {
+		case <-w.proc.done:
 			return fmt.Errorf("exited before answering initialize (%s)", w.proc.exitStatus())
+		case <-t.C:
 		}
 		return fmt.Errorf("initialize: %w", err)
 	}
