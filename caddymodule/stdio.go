@@ -46,7 +46,8 @@ type StdioPool struct {
 	MinWorkers int `json:"min_workers,omitempty"`
 
 	// MaxWorkers is the most workers run at once. A worker is added when
-	// every worker has MaxInflight calls running. Default: `8`.
+	// every worker has MaxInflight calls running. Default: `8`, or
+	// MinWorkers when that is more.
 	MaxWorkers int `json:"max_workers,omitempty"`
 
 	// MaxInflight is the most calls one worker runs at once. Default: `4`.
