@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -133,14 +132,12 @@ func (w *worker) read() {
 		}
 		w.pool.fromWorker(w, o)
 	}
-	if err := sc.Err(); err != nil && !errors.Is(err, errClosed) {
+	if err := sc.Err(); err != nil {
+		// A line over maxLine: the worker is no longer understood.
 		log.Warn("reading from worker", zap.Error(err))
 	}
 	_ = w.proc.stdout.Close()
 }
-
-// errClosed stands for the error of a read from a pipe closed meanwhile.
-var errClosed = errors.New("file already closed")
 
 // truncate returns at most n bytes of b.
 func truncate(b []byte, n int) []byte {

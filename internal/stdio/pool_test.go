@@ -1,0 +1,209 @@
+package stdio
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestIDsAndTokensRemapped has two sessions call at once with the same id
+// and the same progress token on one worker: each gets its own progress
+// and its own answer, under its own id and token.
+func TestIDsAndTokensRemapped(t *testing.T) {
+	_, url := startPool(t, Config{MinWorkers: 1, MaxWorkers: 1}, 1)
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "b"} {
+		sess, _ := initialize(t, url, "2025-06-18", `{}`)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := post(t, url, sess, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sleep",`+
+				`"arguments":{"ms":600,"steps":3,"text":"`+name+` "},"_meta":{"progressToken":"tok"}}}`)
+			msgs := messages(t, resp)
+			if len(msgs) != 4 {
+				t.Errorf("%s: %d messages, want 3 progress and the response: %v", name, len(msgs), msgs)
+				return
+			}
+			for i, m := range msgs[:3] {
+				params, _ := m["params"].(map[string]any)
+				if m["method"] != "notifications/progress" || params["progressToken"] != "tok" || params["progress"] != float64(i+1) {
+					t.Errorf("%s: message %d is %v", name, i, m)
+				}
+			}
+			last := msgs[3]
+			if last["id"] != float64(7) || !strings.HasPrefix(text(last), name+" slept 600 ms") {
+				t.Errorf("%s: response %v", name, last)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestInitializeNegotiates answers each client's initialize with the
+// worker's result at the client's revision, or the worker's for one the
+// pool does not know.
+func TestInitializeNegotiates(t *testing.T) {
+	_, url := startPool(t, Config{MinWorkers: 1}, 1)
+	for asked, want := range map[string]string{"2025-03-26": "2025-03-26", "2025-06-18": "2025-06-18", "1999-01-01": protocolVersion} {
+		_, res := initialize(t, url, asked, `{}`)
+		info, _ := res["serverInfo"].(map[string]any)
+		if res["protocolVersion"] != want || info["name"] != "stdioserver" || res["capabilities"] == nil {
+			t.Errorf("asked %s, got %v", asked, res)
+		}
+	}
+}
+
+// TestCancel passes a client's notifications/cancelled to the worker: the
+// call ends with an error at once and the worker is free again.
+func TestCancel(t *testing.T) {
+	p, url := startPool(t, Config{MinWorkers: 1, MaxWorkers: 1}, 1)
+	sess, _ := initialize(t, url, "2025-06-18", `{}`)
+	done := make(chan []map[string]any, 1)
+	go func() {
+		done <- messages(t, post(t, url, sess, `{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"sleep","arguments":{"ms":30000}}}`))
+	}()
+	waitFor(t, 10*time.Second, "the call running", func() bool { return p.Health().Workers[0].Inflight == 1 })
+	if resp := post(t, url, sess, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x","reason":"enough"}}`); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("cancel: status %d", resp.StatusCode)
+	}
+	select {
+	case msgs := <-done:
+		if len(msgs) != 1 || msgs[0]["id"] != "x" || !strings.Contains(fmt.Sprint(msgs[0]["error"]), "cancelled by the client") {
+			t.Fatalf("the cancelled call got %v", msgs)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancelled call did not end")
+	}
+	h := p.Health()
+	if h.Workers[0].Inflight != 0 || h.Calls["cancelled"] != 1 || h.Restarts != 0 {
+		t.Fatalf("after the cancel: %+v", h)
+	}
+	// The worker is not stuck: the next call runs.
+	msgs := messages(t, post(t, url, sess, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"next"}}}`))
+	if !strings.HasPrefix(text(msgs[0]), "next pid ") {
+		t.Fatalf("next call: %v", msgs)
+	}
+}
+
+// TestRequestTimeout ends a call that runs past RequestTimeout with the
+// SDKs' timeout code.
+func TestRequestTimeout(t *testing.T) {
+	_, url := startPool(t, Config{MinWorkers: 1, RequestTimeout: 300 * time.Millisecond}, 1)
+	sess, _ := initialize(t, url, "2025-06-18", `{}`)
+	start := time.Now()
+	msgs := messages(t, post(t, url, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}}`))
+	e, _ := msgs[0]["error"].(map[string]any)
+	if e["code"] != float64(codeRequestTimeout) || !strings.Contains(e["message"].(string), "request_timeout") {
+		t.Fatalf("got %v", msgs)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the timeout came after %v", d)
+	}
+}
+
+// TestQueueFull refuses a call with 503 when the workers are full at
+// MaxWorkers and MaxQueue calls wait.
+func TestQueueFull(t *testing.T) {
+	p, url := startPool(t, Config{MinWorkers: 1, MaxWorkers: 1, MaxInflight: 1, MaxQueue: 1}, 1)
+	sess, _ := initialize(t, url, "2025-06-18", `{}`)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msgs := messages(t, post(t, url, sess, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":1500}}}`, i)))
+			if !strings.HasPrefix(text(msgs[0]), "slept 1500 ms") {
+				t.Errorf("call %d: %v", i, msgs)
+			}
+		}()
+	}
+	waitFor(t, 10*time.Second, "one call running and one queued", func() bool { return p.QueueLength() == 1 })
+	resp := post(t, url, sess, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}`)
+	msgs := messages(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || msgs[0]["id"] != float64(9) || msgs[0]["error"] == nil {
+		t.Fatalf("over the queue: status %d, %v", resp.StatusCode, msgs)
+	}
+	wg.Wait()
+	if h := p.Health(); h.Calls["rejected"] != 1 || h.Calls["ok"] != 2 {
+		t.Fatalf("calls: %v", h.Calls)
+	}
+}
+
+// TestSessions checks the session rules: a request needs a known session,
+// DELETE ends one, GET with Accept: application/json is the health report.
+func TestSessions(t *testing.T) {
+	_, url := startPool(t, Config{MinWorkers: 1}, 1)
+	if resp := post(t, url, "", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("no session: status %d", resp.StatusCode)
+	}
+	if resp := post(t, url, "nope", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown session: status %d", resp.StatusCode)
+	}
+	if resp := post(t, url, "", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("batch: status %d", resp.StatusCode)
+	}
+	sess, _ := initialize(t, url, "2025-06-18", `{}`)
+	msgs := messages(t, post(t, url, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	if b, _ := json.Marshal(msgs); !strings.Contains(string(b), `"name":"sleep"`) {
+		t.Errorf("tools/list: %s", b)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h Report
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil || h.Sessions != 1 || len(h.Workers) != 1 || h.Workers[0].PID == 0 || h.Workers[0].Served != 1 {
+		t.Errorf("health report: %v %+v", err, h)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, url, nil)
+	req.Header.Set(headerSession, sess)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE: status %d", resp.StatusCode)
+	}
+	if resp := post(t, url, sess, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("after DELETE: status %d", resp.StatusCode)
+	}
+}
+
+// TestProgramExitsAtOnce reports a program that exits at once, and answers
+// a client's initialize with an error that says why.
+func TestProgramExitsAtOnce(t *testing.T) {
+	p, err := New(Config{Command: []string{"sh", "-c", "exit 7"}, MinWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Wait()
+	defer p.Close()
+	waitFor(t, 10*time.Second, "a failure reported", func() bool { return p.Health().LastError != "" })
+	if h := p.Health(); !strings.Contains(h.LastError, "exited before answering initialize (exit status 7)") {
+		t.Fatalf("last error %q", h.LastError)
+	}
+}
+
+// TestConfigErrors checks Validate.
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{Command: []string{""}},
+		{Command: []string{"sh"}, MinWorkers: 3, MaxWorkers: 2},
+		{Command: []string{"sh"}, MaxQueue: -1},
+		{Command: []string{"sh"}, IdleTimeout: -time.Second},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
