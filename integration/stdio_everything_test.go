@@ -105,6 +105,10 @@ func TestStdioEverything(t *testing.T) {
 			}
 		})
 	}
+	t.Run("log to the GET stream", func(t *testing.T) {
+		t.Parallel()
+		testStdioGETStream(t, url)
+	})
 	t.Run("sampling", func(t *testing.T) {
 		t.Parallel()
 		testStdioSampling(t, url)
@@ -181,5 +185,43 @@ func TestStdioLongGo(t *testing.T) {
 				t.Fatalf("%d keep-alive progress notifications in a 10 s call", len(o.Progress))
 			}
 		})
+	}
+}
+
+// testStdioGETStream has a Go SDK client with its standalone GET stream
+// open turn on server-everything's simulated logging: the worker's log
+// messages, which belong to no call, reach the client on that stream.
+func testStdioGETStream(t *testing.T, url string) {
+	logs := make(chan string, 16)
+	client := mcp.NewClient(&mcp.Implementation{Name: "integration-go-client", Version: "1.0.0"}, &mcp.ClientOptions{
+		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
+			select {
+			case logs <- fmt.Sprint(req.Params.Data):
+			default:
+			}
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The worker logs at once and then every 5 s: if the first message
+	// comes before the client's GET stream is open, the next one is
+	// enough.
+	res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "toggle-simulated-logging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("toggle: %s", resultText(res))
+	select {
+	case msg := <-logs:
+		if !strings.Contains(msg, "message") {
+			t.Fatalf("log message %q", msg)
+		}
+	case <-ctx.Done():
+		t.Fatal("no log message on the GET stream")
 	}
 }

@@ -1,6 +1,7 @@
 package stdio
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -205,5 +206,34 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
+	}
+}
+
+// TestClientGoneIsNotCancel drops a client's connection mid-call: the call
+// runs on to its end on the worker (protocols up to 2025-11-25).
+func TestClientGoneIsNotCancel(t *testing.T) {
+	p, url := startPool(t, Config{MinWorkers: 1}, 1)
+	sess, _ := initialize(t, url, "2025-06-18", `{}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url,
+		strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":1000}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set(headerSession, sess)
+	go func() {
+		defer cancel()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if p.Health().Workers[0].Inflight == 1 {
+				return
+			}
+		}
+	}()
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the request was not dropped")
+	}
+	waitFor(t, 10*time.Second, "the dropped call answered by the worker", func() bool { return p.Health().Calls["ok"] == 1 })
+	if h := p.Health(); h.Calls["cancelled"] != 0 || h.Workers[0].Served != 1 {
+		t.Fatalf("after the drop: %+v", h)
 	}
 }

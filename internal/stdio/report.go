@@ -11,6 +11,7 @@ type Report struct {
 	Max      int              `json:"max_workers"`
 	Queue    int              `json:"queue_length"`
 	Sessions int              `json:"sessions"`
+	Streams  int              `json:"streams"` // sessions with a GET stream open
 	Restarts int64            `json:"restarts"`
 	Calls    map[string]int64 `json:"calls"` // client requests ended, by outcome
 	// LastError says why the last worker failed; it is cleared when a
@@ -48,6 +49,11 @@ func (p *Pool) Health() Report {
 		Restarts:  p.restarts,
 		Calls:     map[string]int64{},
 		LastError: p.lastErr,
+	}
+	for _, s := range p.sessions {
+		if s.stream != nil {
+			r.Streams++
+		}
 	}
 	for k, v := range p.outcomes {
 		r.Calls[k] = v
