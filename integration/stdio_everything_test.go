@@ -113,6 +113,10 @@ func TestStdioEverything(t *testing.T) {
 		t.Parallel()
 		testStdioSampling(t, url)
 	})
+	t.Run("elicitation", func(t *testing.T) {
+		t.Parallel()
+		testStdioElicitation(t, url)
+	})
 }
 
 // testStdioSampling has two Go SDK clients call server-everything's
@@ -224,4 +228,46 @@ func testStdioGETStream(t *testing.T, url string) {
 	case <-ctx.Done():
 		t.Fatal("no log message on the GET stream")
 	}
+}
+
+// testStdioElicitation has one Go SDK client accept server-everything's
+// elicitation with a name, and another decline it, at the same time: each
+// call's result reports its own client's answer.
+func testStdioElicitation(t *testing.T, url string) {
+	var wg sync.WaitGroup
+	for _, action := range []string{"accept", "decline"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := goSession(t, url, &mcp.ClientOptions{
+				ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					if action == "decline" {
+						return &mcp.ElicitResult{Action: "decline"}, nil
+					}
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada Lovelace"}}, nil
+				},
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "trigger-elicitation-request"})
+			if err != nil {
+				t.Errorf("%s: %v", action, err)
+				return
+			}
+			var all strings.Builder
+			for _, c := range res.Content {
+				if tc, ok := c.(*mcp.TextContent); ok {
+					all.WriteString(tc.Text + "\n")
+				}
+			}
+			want := "User declined"
+			if action == "accept" {
+				want = "Ada Lovelace"
+			}
+			if !strings.Contains(all.String(), want) {
+				t.Errorf("the %s client's result lacks %q:\n%s", action, want, all.String())
+			}
+		}()
+	}
+	wg.Wait()
 }
