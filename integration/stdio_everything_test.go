@@ -166,22 +166,66 @@ func testStdioSampling(t *testing.T, url string) {
 	wg.Wait()
 }
 
-// TestStdioLongGo runs the tests' own Go SDK stdio server as workers and
-// calls its sleep tool for 10 s, sending no progress, with both clients,
-// whose timers are 2-3 s: mcp_keepalive in front keeps the calls alive.
-func TestStdioLongGo(t *testing.T) {
+// TestStdioGoServer runs the tests' own Go SDK stdio server as workers
+// behind mcp_keepalive, and has both clients list its tools, call its sleep
+// tool with progress (5 steps), and call it for 10 s with no progress while
+// their timers are 2-3 s: mcp_keepalive keeps that call alive.
+func TestStdioGoServer(t *testing.T) {
 	c := startCaddy(t, "", stdioSite(stdioServer, ""))
 	url := c.URL + "/mcp"
-	args := map[string]any{"ms": longCall}
-	for _, client := range []string{"ts", "go"} {
-		t.Run(client, func(t *testing.T) {
-			t.Parallel()
-			var o callOutcome
-			if client == "ts" {
-				o = tsCall(t, url, "sleep", args, nil)
-			} else {
-				o = goCall(t, url, "sleep", args)
+	t.Run("tools/list", func(t *testing.T) {
+		t.Parallel()
+		out, stderr := runCallMJS(t, map[string]any{"url": url, "tool": "pid", "listTools": true})
+		var res struct {
+			OK    bool     `json:"ok"`
+			Tools []string `json:"tools"`
+		}
+		if err := json.Unmarshal(out, &res); err != nil || !res.OK {
+			t.Fatalf("call.mjs: %v %s\n%s", err, out, stderr)
+		}
+		s := goSession(t, url, nil)
+		list, err := s.ListTools(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tool := range list.Tools {
+			names = append(names, tool.Name)
+		}
+		for _, got := range [][]string{res.Tools, names} {
+			slices.Sort(got)
+			if !slices.Equal(got, []string{"echo", "pid", "sleep"}) {
+				t.Errorf("tools/list: %v", got)
 			}
+		}
+	})
+	for _, client := range []string{"ts", "go"} {
+		call := func(t *testing.T, args map[string]any) callOutcome {
+			if client == "ts" {
+				return tsCall(t, url, "sleep", args, nil)
+			}
+			return goCall(t, url, "sleep", args)
+		}
+		t.Run("progress "+client, func(t *testing.T) {
+			t.Parallel()
+			o := call(t, map[string]any{"ms": 2500, "steps": 5})
+			if !o.OK || o.IsError || !strings.HasPrefix(o.Text, "slept 2500 ms pid ") {
+				t.Fatalf("call failed after %v: %s %s", o.Elapsed, o.Err, o.Text)
+			}
+			server := 0
+			for _, p := range o.Progress {
+				if p.Total != nil && *p.Total > 0 && (p.Message == nil || *p.Message == "") {
+					server++
+				}
+			}
+			if server != 5 {
+				t.Fatalf("%d of the server's 5 progress notifications arrived: %s", server, progressString(o.Progress))
+			}
+			assertIncreasing(t, o.Progress, 5)
+		})
+		t.Run("long "+client, func(t *testing.T) {
+			t.Parallel()
+			o := call(t, map[string]any{"ms": longCall})
 			if !o.OK || o.IsError || !strings.HasPrefix(o.Text, fmt.Sprintf("slept %d ms pid ", longCall)) {
 				t.Fatalf("call failed after %v: %s %s", o.Elapsed, o.Err, o.Text)
 			}

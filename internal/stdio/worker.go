@@ -83,7 +83,8 @@ func (w *worker) write(msg []byte) error {
 }
 
 // ask sends the pool's own request to the worker and waits up to timeout
-// for the answer's result.
+// for the answer's result. The write counts against the timeout too: a
+// worker that stopped reading its stdin must not block its health check.
 func (w *worker) ask(ctx context.Context, method string, params any, timeout time.Duration) (json.RawMessage, error) {
 	p := w.pool
 	ch := make(chan object, 1)
@@ -97,21 +98,27 @@ func (w *worker) ask(ctx context.Context, method string, params any, timeout tim
 		delete(w.internal, id)
 		p.mu.Unlock()
 	}()
-	if err := w.write(request(intID(id), method, params)); err != nil {
-		return nil, err
-	}
+	written := make(chan error, 1)
+	go func() { written <- w.write(request(intID(id), method, params)) }()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	select {
-	case o := <-ch:
-		if e, ok := o["error"]; ok {
-			return nil, fmt.Errorf("%s answered with an error: %s", method, e)
+	for {
+		select {
+		case err := <-written:
+			if err != nil {
+				return nil, err
+			}
+			written = nil
+		case o := <-ch:
+			if e, ok := o["error"]; ok {
+				return nil, fmt.Errorf("%s answered with an error: %s", method, e)
+			}
+			return o["result"], nil
+		case <-t.C:
+			return nil, fmt.Errorf("no answer to %s within %v", method, timeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-		return o["result"], nil
-	case <-t.C:
-		return nil, fmt.Errorf("no answer to %s within %v", method, timeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 
