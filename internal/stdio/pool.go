@@ -15,6 +15,9 @@ import (
 const (
 	minBackoff = 500 * time.Millisecond
 	maxBackoff = 30 * time.Second
+	// minHealthyLife is how long a worker must have run for its failure
+	// to be replaced at once rather than after the backoff.
+	minHealthyLife = 10 * time.Second
 )
 
 // errBusy is the error of a call refused because the queue is full.
@@ -371,7 +374,7 @@ func (p *Pool) fail(w *worker, cause string) {
 
 // noteFailureLocked records a failed worker, counts the restart and starts
 // its replacement, or schedules one after a backoff when it never got
-// ready.
+// ready or failed within minHealthyLife (a crash loop).
 func (p *Pool) noteFailureLocked(w *worker, cause string) {
 	p.log.Warn("worker failed", zap.Int("pid", w.pid), zap.String("cause", cause), zap.Int("calls_failed", len(w.calls)))
 	p.lastErr, p.lastErrAt = fmt.Sprintf("worker pid %d %s", w.pid, cause), time.Now()
@@ -382,7 +385,7 @@ func (p *Pool) noteFailureLocked(w *worker, cause string) {
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.Restarted()
 	}
-	if !w.ready {
+	if !w.ready || time.Since(w.started) < minHealthyLife {
 		p.failStreak++
 		backoff := minBackoff << min(p.failStreak-1, 10)
 		p.nextStart = time.Now().Add(min(backoff, maxBackoff))
@@ -569,6 +572,11 @@ func (p *Pool) finishLocked(c *call, msg []byte, outcome string) bool {
 		if q == c {
 			p.queue = append(p.queue[:i], p.queue[i+1:]...)
 			break
+		}
+	}
+	for id, r := range p.serverReqs {
+		if r.call == c {
+			delete(p.serverReqs, id)
 		}
 	}
 	p.countLocked(outcome)

@@ -30,6 +30,7 @@ type serverRequest struct {
 	w    *worker
 	wid  json.RawMessage // the worker's own id
 	sess *session
+	call *call // the call whose stream carried it; it is forgotten when that call ends
 }
 
 // capabilityOf names the client capability a worker-to-client method needs.
@@ -123,7 +124,7 @@ func (p *Pool) serverRequest(w *worker, o object, method string) {
 	}
 	p.serial++
 	id := fmt.Sprintf("stdio-req-%d", p.serial)
-	p.serverReqs[id] = &serverRequest{w: w, wid: o["id"], sess: target.sess}
+	p.serverReqs[id] = &serverRequest{w: w, wid: o["id"], sess: target.sess, call: target}
 	target.out.push(o.withID(strID(id)).encode(), false)
 	p.mu.Unlock()
 }
