@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-stata/caddy-stata/internal/hostcheck"
 	"github.com/caddy-stata/caddy-stata/internal/stdio"
 )
 
@@ -75,8 +76,20 @@ type StdioPool struct {
 	// JSON-RPC error. Default: `64`.
 	MaxQueue int `json:"max_queue,omitempty"`
 
-	key  string
-	pool *stdio.Pool
+	// AllowedHosts and AllowedOrigins guard the endpoint against DNS
+	// rebinding, as the MCP specification requires of a server, exactly as
+	// the same fields of mcp_keepalive do (see there): by default a request
+	// that arrived on a loopback address may name only localhost, 127.0.0.1
+	// or [::1], with an Origin of one of them, and any other request any
+	// host, with an Origin of that same host. A refused request gets 403
+	// with a JSON-RPC error. Default: none.
+	AllowedHosts   []string `json:"allowed_hosts,omitempty"`
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+
+	key    string
+	pool   *stdio.Pool
+	hosts  *hostcheck.Policy
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -109,17 +122,25 @@ func (s *StdioPool) config() stdio.Config {
 
 // Provision finds or starts the pool for these settings.
 func (s *StdioPool) Provision(ctx caddy.Context) error {
-	key, err := json.Marshal(s)
+	// The pool's key leaves out what does not concern the pool, so that
+	// changing the allowed hosts keeps it.
+	settings := *s
+	settings.AllowedHosts, settings.AllowedOrigins = nil, nil
+	key, err := json.Marshal(&settings)
 	if err != nil {
 		return fmt.Errorf("mcp_stdio: %w", err)
 	}
 	s.key = string(key)
+	if s.hosts, err = hostcheck.New(s.AllowedHosts, s.AllowedOrigins); err != nil {
+		return fmt.Errorf("mcp_stdio: %w", err)
+	}
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		if err := registerStdioMetrics(reg); err != nil {
 			return fmt.Errorf("mcp_stdio: registering metrics: %w", err)
 		}
 	}
 	logger := ctx.Logger()
+	s.logger = logger
 	cfg := s.config()
 	cfg.Logger = logger
 	cfg.Observer = stdioObserver{}
@@ -151,6 +172,9 @@ func (s *StdioPool) Validate() error {
 	if err := s.config().Validate(); err != nil {
 		return fmt.Errorf("mcp_stdio: %w", err)
 	}
+	if _, err := hostcheck.New(s.AllowedHosts, s.AllowedOrigins); err != nil {
+		return fmt.Errorf("mcp_stdio: %w", err)
+	}
 	return nil
 }
 
@@ -167,6 +191,13 @@ func (s *StdioPool) Cleanup() error {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler; it does not call next.
 func (s *StdioPool) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if err := s.hosts.Check(r); err != nil {
+		s.logger.Warn("request refused: host or origin not allowed", zap.Error(err),
+			zap.String("host", r.Host), zap.Strings("origin", r.Header.Values("Origin")),
+			zap.String("remote_addr", r.RemoteAddr))
+		hostcheck.WriteRefusal(w, err)
+		return nil
+	}
 	s.pool.ServeHTTP(w, r)
 	return nil
 }

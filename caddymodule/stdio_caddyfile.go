@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-stata/caddy-stata/internal/hostcheck"
 )
 
 func init() {
@@ -39,10 +41,13 @@ func parseStdioPool(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    health_timeout  <duration>
 //	    request_timeout <duration>
 //	    max_queue       <n>
+//	    allowed_hosts   <pattern...>|*
+//	    allowed_origins <pattern...>
 //	}
 //
 // command is required and its program must be found (on PATH, or as a
-// path) when the Caddyfile is adapted; env may be repeated, every other
+// path) when the Caddyfile is adapted; env may be repeated, and so may
+// allowed_hosts and allowed_origins, whose patterns add up; every other
 // subdirective may be given once. See the fields of StdioPool for defaults.
 func (s *StdioPool) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
@@ -124,6 +129,24 @@ func (s *StdioPool) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				s.HealthTimeout = dur
 			case "request_timeout":
 				s.RequestTimeout = dur
+			}
+		case "allowed_hosts", "allowed_origins":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			validate, list := hostcheck.ValidateHost, &s.AllowedHosts
+			if name == "allowed_origins" {
+				validate, list = hostcheck.ValidateOrigin, &s.AllowedOrigins
+			}
+			for _, p := range args {
+				if err := validate(p); err != nil {
+					return d.Errf("%s: %v", name, err)
+				}
+			}
+			*list = append(*list, args...)
+			if _, err := hostcheck.New(s.AllowedHosts, s.AllowedOrigins); err != nil {
+				return d.Err(err.Error())
 			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", name)

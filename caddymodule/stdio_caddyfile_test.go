@@ -56,6 +56,18 @@ func TestStdioUnmarshalCaddyfile(t *testing.T) {
 			},
 		},
 		{
+			name: "allowed hosts and origins add up",
+			input: `mcp_stdio {
+	command sh
+	allowed_hosts mcp.example.com
+	allowed_hosts *.internal.example.com localhost:8080
+	allowed_origins https://app.example.com
+}`,
+			want: StdioPool{Command: []string{"sh"},
+				AllowedHosts:   []string{"mcp.example.com", "*.internal.example.com", "localhost:8080"},
+				AllowedOrigins: []string{"https://app.example.com"}},
+		},
+		{
 			name: "min_workers alone above the default max",
 			input: `mcp_stdio {
 	command sh
@@ -97,6 +109,8 @@ func TestStdioUnmarshalCaddyfileErrors(t *testing.T) {
 		{"env with one argument", "mcp_stdio {\n\tcommand sh\n\tenv A\n}", "wrong argument count", "Testfile:3"},
 		{"env twice", "mcp_stdio {\n\tcommand sh\n\tenv A 1\n\tenv A 2\n}", "env: 'A' given twice", "Testfile:4"},
 		{"command twice", "mcp_stdio {\n\tcommand sh\n\tcommand cat\n}", "subdirective 'command' given twice", "Testfile:3"},
+		{"allowed_hosts without patterns", "mcp_stdio {\n\tcommand sh\n\tallowed_hosts\n}", "wrong argument count", "Testfile:3"},
+		{"star with other hosts", "mcp_stdio {\n\tcommand sh\n\tallowed_hosts * example.com\n}", "allowed_hosts", "Testfile:3"},
 		{"unknown subdirective", "mcp_stdio {\n\tcommand sh\n\tworkers 2\n}", "unrecognized subdirective 'workers'", "Testfile:3"},
 	}
 	for _, tt := range tests {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -197,6 +199,28 @@ func TestStdioGoServer(t *testing.T) {
 			if !slices.Equal(got, []string{"echo", "pid", "sleep"}) {
 				t.Errorf("tools/list: %v", got)
 			}
+		}
+	})
+	t.Run("foreign origin refused", func(t *testing.T) {
+		t.Parallel()
+		// Straight at mcp_stdio, without mcp_keepalive in front.
+		direct := startCaddy(t, "", "\tmcp_stdio {\n\t\tcommand "+stdioServer+"\n\t\tmin_workers 1\n\t}")
+		req, _ := http.NewRequest(http.MethodPost, direct.URL+"/mcp", strings.NewReader(
+			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Origin", "http://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "origin") {
+			t.Fatalf("a foreign Origin got %d: %s", resp.StatusCode, body)
+		}
+		if h := getHealth(t, direct.URL+"/mcp"); h.Calls["ok"] != 0 {
+			t.Fatalf("health after the refusal: %+v", h)
 		}
 	})
 	for _, client := range []string{"ts", "go"} {
