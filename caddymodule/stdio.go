@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -166,7 +165,7 @@ func (s *StdioPool) Validate() error {
 	if len(s.Command) == 0 || s.Command[0] == "" {
 		return fmt.Errorf("mcp_stdio: command is required")
 	}
-	if _, err := exec.LookPath(s.Command[0]); err != nil {
+	if err := findProgram(s.Command[0], s.Dir); err != nil {
 		return fmt.Errorf("mcp_stdio: command: %w", err)
 	}
 	if err := s.config().Validate(); err != nil {

@@ -1,8 +1,11 @@
 package caddymodule
 
 import (
+	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -66,8 +69,11 @@ func (s *StdioPool) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(s.Command) == 0 {
 				return d.ArgErr()
 			}
-			if _, err := exec.LookPath(s.Command[0]); err != nil {
-				return d.Errf("command: program '%s' not found: %v", s.Command[0], err)
+			// A relative path is relative to dir, which may come later.
+			if !isRelativePath(s.Command[0]) {
+				if err := findProgram(s.Command[0], ""); err != nil {
+					return d.Errf("command: %v", err)
+				}
 			}
 		case "env":
 			args := d.RemainingArgs()
@@ -155,8 +161,33 @@ func (s *StdioPool) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if len(s.Command) == 0 {
 		return d.Err("mcp_stdio: command is required")
 	}
+	if isRelativePath(s.Command[0]) {
+		if err := findProgram(s.Command[0], s.Dir); err != nil {
+			return d.Errf("command: %v", err)
+		}
+	}
 	if minW, maxW := s.MinWorkers, s.MaxWorkers; minW > 0 && maxW > 0 && minW > maxW {
 		return d.Errf("mcp_stdio: min_workers (%d) is more than max_workers (%d)", minW, maxW)
+	}
+	return nil
+}
+
+// isRelativePath reports whether program is a relative path (such as
+// ./server), which is found relative to the worker's directory, rather than
+// an absolute path or a name to look up on PATH.
+func isRelativePath(program string) bool {
+	return strings.ContainsRune(program, filepath.Separator) && !filepath.IsAbs(program)
+}
+
+// findProgram checks that program can be run: an absolute path, a name on
+// PATH, or a path relative to dir (Caddy's own directory when empty).
+func findProgram(program, dir string) error {
+	path := program
+	if isRelativePath(program) && dir != "" {
+		path = filepath.Join(dir, program)
+	}
+	if _, err := exec.LookPath(path); err != nil {
+		return fmt.Errorf("program '%s' not found: %w", program, err)
 	}
 	return nil
 }

@@ -68,6 +68,14 @@ func TestStdioUnmarshalCaddyfile(t *testing.T) {
 				AllowedOrigins: []string{"https://app.example.com"}},
 		},
 		{
+			name: "relative program in dir",
+			input: `mcp_stdio {
+	command ./sh -c true
+	dir /bin
+}`,
+			want: StdioPool{Command: []string{"./sh", "-c", "true"}, Dir: "/bin"},
+		},
+		{
 			name: "min_workers alone above the default max",
 			input: `mcp_stdio {
 	command sh
@@ -101,6 +109,7 @@ func TestStdioUnmarshalCaddyfileErrors(t *testing.T) {
 		{"argument on the directive line", "mcp_stdio foo {\n\tcommand sh\n}", "wrong argument count", "Testfile:1"},
 		{"command without program", "mcp_stdio {\n\tcommand\n}", "wrong argument count", "Testfile:2"},
 		{"program not found", "mcp_stdio {\n\tcommand /nonexistent/server\n}", "program '/nonexistent/server' not found", "Testfile:2"},
+		{"relative program not in dir", "mcp_stdio {\n\tcommand ./server\n\tdir /nonexistent\n}", "program './server' not found", "Testfile:4"},
 		{"min over max", "mcp_stdio {\n\tcommand sh\n\tmin_workers 3\n\tmax_workers 2\n}", "min_workers (3) is more than max_workers (2)", "Testfile:5"},
 		{"zero workers", "mcp_stdio {\n\tcommand sh\n\tmax_workers 0\n}", "max_workers: need a positive whole number, not '0'", "Testfile:3"},
 		{"not a number", "mcp_stdio {\n\tcommand sh\n\tmax_inflight many\n}", "max_inflight: need a positive whole number", "Testfile:3"},
