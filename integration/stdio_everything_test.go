@@ -89,7 +89,7 @@ func TestStdioEverything(t *testing.T) {
 					server++
 				}
 			}
-			if server < 5 {
+			if server > 5 || server < wantServerProgress(client) {
 				t.Fatalf("%d of the server's 5 progress notifications arrived", server)
 			}
 			assertIncreasing(t, o.Progress, 5)
@@ -242,7 +242,7 @@ func TestStdioGoServer(t *testing.T) {
 					server++
 				}
 			}
-			if server != 5 {
+			if server > 5 || server < wantServerProgress(client) {
 				t.Fatalf("%d of the server's 5 progress notifications arrived: %s", server, progressString(o.Progress))
 			}
 			assertIncreasing(t, o.Progress, 5)
@@ -338,4 +338,16 @@ func testStdioElicitation(t *testing.T, url string) {
 		}()
 	}
 	wg.Wait()
+}
+
+// wantServerProgress is how many of a server's 5 progress notifications a
+// client is sure to have seen when its call returns. The Go SDK client
+// hands notifications to their handler on a queue of their own, while a
+// response ends the call at once, so the last one may be handled just after
+// CallTool returns; the TypeScript SDK handles messages in order.
+func wantServerProgress(client string) int {
+	if client == "go" {
+		return 4
+	}
+	return 5
 }

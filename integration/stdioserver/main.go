@@ -6,7 +6,9 @@
 //   - sleep {ms, steps, text}: waits ms milliseconds, sending `steps`
 //     progress notifications on the way when the caller asked for progress,
 //     then answers "<text>slept <ms> ms pid <pid>";
-//   - pid: answers the worker's pid.
+//   - pid: answers the worker's pid;
+//   - sample {text}: asks its client for a sampling/createMessage with the
+//     text as prompt and answers "<text> sampled: <the client's text>".
 //
 // It logs one line to stderr when it starts.
 package main
@@ -67,6 +69,21 @@ func main() {
 	mcp.AddTool(server, &mcp.Tool{Name: "pid", Description: "The worker's pid."},
 		func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			return text("%d", pid), nil, nil
+		})
+	mcp.AddTool(server, &mcp.Tool{Name: "sample", Description: "Ask the client to sample a message."},
+		func(ctx context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+				MaxTokens: 10,
+				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: a.Text}}},
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			answer := ""
+			if tc, ok := res.Content.(*mcp.TextContent); ok {
+				answer = tc.Text
+			}
+			return text("%s sampled: %s", a.Text, answer), nil, nil
 		})
 	log.Printf("stdioserver pid %d starting", pid)
 	if err := server.Run(context.Background(), &mcp.StdioTransport{}); err != nil {

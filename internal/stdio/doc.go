@@ -27,10 +27,12 @@
 // the session whose call is running on that worker, under an id of the
 // pool's, and the client's answer goes back to the worker. Stdio carries no
 // link from such a request to the call that caused it, so the pool keeps
-// it unambiguous where it can: a call goes to a worker running another
-// session's calls only when every worker with room is running some, and
-// then the request goes to the newest call on the worker whose client
-// declared the capability the method needs. Notifications of a worker
+// it unambiguous where it can: a call of a session that declared sampling
+// or elicitation goes to a worker running calls of another session that
+// declared the same only when no other worker has room. When calls of
+// several such sessions do share a worker, its request goes to the oldest
+// call there whose client declared the capability the method needs and
+// that has no request of the worker pending. Notifications of a worker
 // that belong to no call (list changes, log messages) go to every session
 // with a GET stream open.
 //

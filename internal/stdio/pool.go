@@ -461,12 +461,13 @@ func (p *Pool) submit(c *call) error {
 	return nil
 }
 
-// pickLocked returns the ready worker with room for one more call that is
-// least loaded, counting a worker that runs another session's calls as
-// full: a call goes to a worker of another session only when no worker is
-// free of them. This keeps a worker's requests to a client unambiguous
-// where the pool can (stdio carries no link from such a request to the call
-// that caused it). It returns nil when no worker has room.
+// pickLocked returns the least-loaded ready worker with room for one more
+// call of session s, counting a worker that runs a call of another session
+// able to answer the same requests to a client (sampling, elicitation) as
+// full: such a call goes to a worker shared with one only when no other
+// worker has room. This keeps a worker's requests to a client unambiguous
+// where the pool can, since stdio carries no link from such a request to
+// the call that caused it. It returns nil when no worker has room.
 func (p *Pool) pickLocked(s *session) *worker {
 	var best *worker
 	bestScore := 0
@@ -476,7 +477,7 @@ func (p *Pool) pickLocked(s *session) *worker {
 		}
 		score := len(w.calls)
 		for _, c := range w.calls {
-			if c.sess != s {
+			if c.sess != s && c.sess.sharesRequests(s) {
 				score += p.cfg.MaxInflight
 				break
 			}

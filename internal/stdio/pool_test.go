@@ -1,6 +1,7 @@
 package stdio
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -235,5 +236,69 @@ func TestClientGoneIsNotCancel(t *testing.T) {
 	waitFor(t, 10*time.Second, "the dropped call answered by the worker", func() bool { return p.Health().Calls["ok"] == 1 })
 	if h := p.Health(); h.Calls["cancelled"] != 0 || h.Workers[0].Served != 1 {
 		t.Fatalf("after the drop: %+v", h)
+	}
+}
+
+// TestServerRequestsShareAWorker has two sessions that both declared
+// sampling call a tool that asks for a sampling on the one worker: the
+// second call's request goes to its own client even though the first
+// call's is still pending, and each call ends with its own client's answer.
+func TestServerRequestsShareAWorker(t *testing.T) {
+	_, url := startPool(t, Config{MinWorkers: 1, MaxWorkers: 1}, 1)
+	type party struct {
+		sess   string
+		events *bufio.Scanner
+	}
+	start := func(name string) party {
+		sess, _ := initialize(t, url, "2025-06-18", `{"sampling":{}}`)
+		resp := post(t, url, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sample","arguments":{"text":"`+name+`"}}}`)
+		return party{sess, bufio.NewScanner(resp.Body)}
+	}
+	// next returns the next message on a party's stream.
+	next := func(p party) map[string]any {
+		for p.events.Scan() {
+			if data, ok := strings.CutPrefix(p.events.Text(), "data: "); ok {
+				var m map[string]any
+				if err := json.Unmarshal([]byte(data), &m); err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+		}
+		t.Fatalf("the stream ended: %v", p.events.Err())
+		return nil
+	}
+	// asked waits for the sampling request on a party's stream and checks
+	// that it carries the party's own prompt.
+	asked := func(p party, name string) any {
+		m := next(p)
+		if m["method"] != "sampling/createMessage" || !strings.Contains(fmt.Sprint(m["params"]), name) {
+			t.Fatalf("%s's stream carried %v", name, m)
+		}
+		return m["id"]
+	}
+	answer := func(p party, id any, text string) {
+		b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "result": map[string]any{
+			"role": "assistant", "model": "m", "content": map[string]any{"type": "text", "text": text}}})
+		if resp := post(t, url, p.sess, string(b)); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("answer: status %d", resp.StatusCode)
+		}
+	}
+	a := start("alice")
+	idA := asked(a, "alice")
+	b := start("bob")
+	idB := asked(b, "bob")
+	answer(b, idB, "for bob")
+	answer(a, idA, "for alice")
+	if got := text(next(b)); got != "bob sampled: for bob" {
+		t.Errorf("bob got %q", got)
+	}
+	if got := text(next(a)); got != "alice sampled: for alice" {
+		t.Errorf("alice got %q", got)
+	}
+	// An answer to a request no longer pending is refused.
+	b2, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": idA, "result": map[string]any{}})
+	if resp := post(t, url, a.sess, string(b2)); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a second answer: status %d", resp.StatusCode)
 	}
 }

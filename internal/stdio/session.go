@@ -40,6 +40,13 @@ var capabilityOf = map[string]string{
 	"roots/list":             "roots",
 }
 
+// sharesRequests reports whether s and o both declared sampling, or both
+// elicitation: requests a worker may send during a call, which the pool
+// could not tell apart if both sessions had calls on that worker.
+func (s *session) sharesRequests(o *session) bool {
+	return (s.caps["sampling"] && o.caps["sampling"]) || (s.caps["elicitation"] && o.caps["elicitation"])
+}
+
 // newSession starts a session for a client that sent initialize with
 // params.
 func (p *Pool) newSession(protocol string, params json.RawMessage) *session {
@@ -95,10 +102,13 @@ func (p *Pool) expireSessionsLocked(now time.Time) {
 	}
 }
 
-// serverRequest routes a worker's request to a client: to the session of
-// the newest call running on that worker whose client declared the
-// capability the method needs, on that call's stream. With no such call,
-// the worker gets an error at once; a ping is answered by the pool.
+// serverRequest routes a worker's request to a client, on the stream of a
+// call running on that worker whose client declared the capability the
+// method needs: the oldest such call with no request of the worker pending,
+// else the oldest. (A tool usually asks its client at once, so when calls
+// of several sessions share the worker, requests are matched to calls in
+// the order the calls came.) With no such call, the worker gets an error at
+// once; a ping is answered by the pool.
 func (p *Pool) serverRequest(w *worker, o object, method string) {
 	if method == "ping" {
 		_ = w.write(resultResponse(o["id"], struct{}{}))
@@ -106,12 +116,27 @@ func (p *Pool) serverRequest(w *worker, o object, method string) {
 	}
 	need := capabilityOf[method]
 	p.mu.Lock()
+	pending := map[*call]bool{}
+	for _, r := range p.serverReqs {
+		if r.w == w {
+			pending[r.call] = true
+		}
+	}
 	var target *call
+	better := func(c *call) bool {
+		if target == nil {
+			return true
+		}
+		if pending[c] != pending[target] {
+			return !pending[c]
+		}
+		return c.started.Before(target.started)
+	}
 	for _, c := range w.calls {
 		if need != "" && !c.sess.caps[need] {
 			continue
 		}
-		if target == nil || c.started.After(target.started) {
+		if better(c) {
 			target = c
 		}
 	}
