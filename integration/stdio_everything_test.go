@@ -196,7 +196,7 @@ func TestStdioGoServer(t *testing.T) {
 		}
 		for _, got := range [][]string{res.Tools, names} {
 			slices.Sort(got)
-			if !slices.Equal(got, []string{"echo", "pid", "sleep"}) {
+			if !slices.Equal(got, []string{"echo", "pid", "sample", "sleep"}) {
 				t.Errorf("tools/list: %v", got)
 			}
 		}
