@@ -66,7 +66,12 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *Pool) post(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		writeJSON(w, http.StatusRequestEntityTooLarge, errorResponse(nil, codeInvalidRequest, "mcp_stdio: reading the request: "+err.Error()))
+		code := http.StatusBadRequest
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		writeJSON(w, code, errorResponse(nil, codeInvalidRequest, "mcp_stdio: reading the request: "+err.Error()))
 		return
 	}
 	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
@@ -75,7 +80,7 @@ func (p *Pool) post(w http.ResponseWriter, r *http.Request) {
 	}
 	o, err := decodeObject(body)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errorResponse(nil, -32700, "mcp_stdio: parse error: "+err.Error()))
+		writeJSON(w, http.StatusBadRequest, errorResponse(nil, codeParseError, "mcp_stdio: parse error: "+err.Error()))
 		return
 	}
 	method := o.str("method")

@@ -8,6 +8,7 @@ import (
 
 // JSON-RPC error codes the pool answers with.
 const (
+	codeParseError     = -32700
 	codeInvalidRequest = -32600
 	codeMethodNotFound = -32601
 	codeInternalError  = -32603

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -301,4 +302,35 @@ func TestServerRequestsShareAWorker(t *testing.T) {
 	if resp := post(t, url, a.sess, string(b2)); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a second answer: status %d", resp.StatusCode)
 	}
+}
+
+// TestUnansweredPingReplaces stops a worker (SIGSTOP), so that it neither
+// answers nor exits: the next ping fails it, its call gets an error naming
+// the cause, and a new worker takes its place.
+func TestUnansweredPingReplaces(t *testing.T) {
+	p, url := startPool(t, Config{MinWorkers: 1, MaxWorkers: 1, HealthInterval: 200 * time.Millisecond,
+		HealthTimeout: 300 * time.Millisecond, KillGrace: 200 * time.Millisecond}, 1)
+	sess, _ := initialize(t, url, "2025-06-18", `{}`)
+	done := make(chan []map[string]any, 1)
+	go func() {
+		done <- messages(t, post(t, url, sess, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":30000}}}`))
+	}()
+	waitFor(t, 10*time.Second, "the call running", func() bool { return p.Health().Workers[0].Inflight == 1 })
+	pid := p.Health().Workers[0].PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msgs := <-done:
+		want := fmt.Sprintf("worker pid %d did not answer a ping within 300ms", pid)
+		if len(msgs) != 1 || !strings.Contains(fmt.Sprint(msgs[0]["error"]), want) {
+			t.Fatalf("the call got %v, want an error with %q", msgs, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call on the frozen worker did not end")
+	}
+	waitFor(t, 30*time.Second, "a new worker", func() bool {
+		h := p.Health()
+		return len(h.Workers) == 1 && h.Workers[0].PID != pid && h.Workers[0].State == stateIdle && h.Restarts == 1
+	})
 }
