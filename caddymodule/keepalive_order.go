@@ -35,6 +35,7 @@ var answeringHandlers = map[string]bool{
 	"acme_server":     true,
 	"stata_runner":    true,
 	"mcp_rest":        true,
+	"mcp_stdio":       true,
 }
 
 // checkedRouteLists records the route lists of the configurations being

@@ -52,6 +52,7 @@ func TestListModules(t *testing.T) {
 	for _, id := range []string{
 		"http.handlers.mcp_keepalive",
 		"http.handlers.stata_runner",
+		"http.handlers.mcp_stdio",
 		"http.handlers.reverse_proxy", // the standard modules are in too
 	} {
 		if !lines[id] {

@@ -16,6 +16,9 @@ var (
 	tsDir string
 	// standin is the stand-in for Stata, built by TestMain.
 	standin string
+	// stdioServer is the Go SDK stdio MCP server of the mcp_stdio tests
+	// (integration/stdioserver), built by TestMain.
+	stdioServer string
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +46,11 @@ func run(m *testing.M) int {
 	standin = filepath.Join(dir, "stata-standin")
 	if err := command("go", "build", "-o", standin, "github.com/caddy-stata/caddy-stata/cmd/stata-standin"); err != nil {
 		fmt.Fprintln(os.Stderr, "building the stand-in:", err)
+		return 1
+	}
+	stdioServer = filepath.Join(dir, "stdioserver")
+	if err := command("go", "build", "-o", stdioServer, "github.com/caddy-stata/caddy-stata/integration/stdioserver"); err != nil {
+		fmt.Fprintln(os.Stderr, "building the stdio server:", err)
 		return 1
 	}
 	tsDir, err = filepath.Abs("ts")

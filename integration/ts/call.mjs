@@ -187,6 +187,13 @@ async function main() {
     await closeClient();
     return;
   }
+  if (cfg.listTools) {
+    try {
+      out.tools = (await client.listTools()).tools.map((t) => t.name);
+    } catch (e) {
+      out.onerror.push(`listTools: ${describeError(e)}`);
+    }
+  }
   out.results = await Promise.all(Array.from({ length: calls }, (_, i) => oneCall(i)));
   out.ok = out.results.length > 0 && out.results.every((r) => r.ok);
   await closeClient();
