@@ -28,6 +28,12 @@ const (
 	DefaultKillGrace = 3 * time.Second
 	// DefaultSessionTimeout is the default of Config.SessionTimeout.
 	DefaultSessionTimeout = time.Hour
+	// DefaultSessions is the default of Config.Sessions.
+	DefaultSessions = 4
+	// DefaultSessionIdle is the default of Config.SessionIdle.
+	DefaultSessionIdle = time.Hour
+	// DefaultMaxGraphs is the default of Config.MaxGraphs.
+	DefaultMaxGraphs = 8
 )
 
 // Config configures a Runner. The zero value is usable: every field has a
@@ -42,9 +48,32 @@ type Config struct {
 	// that says how to set this option. Default: `""`.
 	Stata string
 
-	// Workers is the number of Stata processes that may run at once.
-	// Default: `1`.
+	// Workers is the number of batch Stata processes (the runs of calls
+	// with `isolated: true`, and of clients without an MCP session) that
+	// may run at once. Default: `1`.
 	Workers int
+
+	// Sessions is the number of Stata sessions that may run at once. A
+	// session is Stata in console mode (`<stata> -q`), started by the first
+	// call of an MCP session and kept for its later calls, so that data in
+	// memory and other state carry over; a call that needs a new session
+	// over this limit gets a tool error saying so. Default: `4`.
+	Sessions int
+
+	// SessionIdle ends a Stata session that has run no call for this long;
+	// the MCP session's next call starts a new one and says so. A negative
+	// value keeps idle sessions until their MCP session ends.
+	// Default: `1h`.
+	SessionIdle time.Duration
+
+	// NoGraphs turns off the export of graphs: by default, after each call
+	// in a session, the graphs in Stata's memory are exported as PNG and
+	// returned as image contents of the result, then dropped.
+	// Default: `false`.
+	NoGraphs bool
+
+	// MaxGraphs is the most graphs a call returns. Default: `8`.
+	MaxGraphs int
 
 	// Queue is the number of calls that may wait for a free worker; a call
 	// over it is answered at once with a tool error. A negative value lets no
@@ -147,6 +176,18 @@ func (c Config) withDefaults() Config {
 		c.SessionTimeout = DefaultSessionTimeout
 	case c.SessionTimeout < 0:
 		c.SessionTimeout = 0
+	}
+	if c.Sessions <= 0 {
+		c.Sessions = DefaultSessions
+	}
+	switch {
+	case c.SessionIdle == 0:
+		c.SessionIdle = DefaultSessionIdle
+	case c.SessionIdle < 0:
+		c.SessionIdle = 0
+	}
+	if c.MaxGraphs <= 0 {
+		c.MaxGraphs = DefaultMaxGraphs
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
