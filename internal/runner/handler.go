@@ -301,6 +301,12 @@ func (r *Runner) Close() error {
 	return r.closeErr
 }
 
+// Stata returns the Stata executable the Runner runs, "" when none is
+// known; it does not check that it starts (Health does).
+func (r *Runner) Stata() string {
+	return r.stataPath()
+}
+
 // WorkDir returns the directory where the Runner keeps its calls' files.
 func (r *Runner) WorkDir() string {
 	return r.workDir

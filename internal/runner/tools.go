@@ -379,7 +379,7 @@ func formatResult(o outcome, logPath, doFile string, keptUntil time.Time) (*mcp.
 		fmt.Fprintf(&b, "Stata failed: %s.\n", o.reason)
 	}
 	switch {
-	case o.ran && o.isolated:
+	case o.ran && o.exit != "":
 		fmt.Fprintf(&b, "exit status: %s\n", o.exit)
 	case o.ran:
 		fmt.Fprintf(&b, "session: Stata pid %d (this MCP session's; isolated: true runs a fresh batch process instead)\n", o.pid)
