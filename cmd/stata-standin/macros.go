@@ -6,7 +6,7 @@ import "strings"
 // runs each line: `name' by the local macro of the running do-file (or the
 // console), `r(name)' by a stored result, `=exp' by the value of exp. An
 // undefined macro is empty. Nested macros expand from the inside out
-// (`a`i'' uses the value of i). A backtick that opens a compound quote (`")
+// (`a`i” uses the value of i). A backtick that opens a compound quote (`")
 // is not a macro. Global macros ($name) are not implemented.
 func (s *session) expandMacros(line string) (string, *stataError) {
 	limit := len(line)

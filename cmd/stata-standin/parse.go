@@ -94,4 +94,3 @@ func stripComments(line string, inBlock, first bool) (code string, block, cont b
 	}
 	return strings.TrimSpace(b.String()), inBlock, false
 }
-
