@@ -5,8 +5,8 @@ import "strings"
 // expandMacros replaces the macros in a command line, as Stata does before it
 // runs each line: `name' by the local macro of the running do-file (or the
 // console), `r(name)' by a stored result, `=exp' by the value of exp. An
-// undefined macro is empty. Nested macros expand from the inside out
-// (`a`i” uses the value of i). A backtick that opens a compound quote (`")
+// undefined macro is empty. Nested macros expand from the inside out, so
+// that a macro's name may itself come from a macro. A backtick that opens a compound quote (`")
 // is not a macro. Global macros ($name) are not implemented.
 func (s *session) expandMacros(line string) (string, *stataError) {
 	limit := len(line)
