@@ -125,7 +125,7 @@ func TestStataSessionKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	a := sessionCalls(t, c.URL+"/mcp", false,
 		selection("clear\nset obs 7\ngenerate x = _n\nscalar answer = 42\ncd \""+dir+"\""),
-		selection("count\ndisplay \"answer is \" scalar(answer)\npwd"),
+		selection("count\ndisplay \"answer is \" scalar(answer)\ncd"),
 		sessionStep{Tool: "stata_session", Args: map[string]any{"action": "list"}},
 	)
 	mustRun(t, "first call", a[0])

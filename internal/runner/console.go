@@ -94,10 +94,9 @@ func startConsole(stata, dir string, startTimeout, killGrace time.Duration) (*co
 
 	token := newToken()
 	ready := marker("ready", token)
-	if err := c.send("set more off", displayMarker("ready", token)); err != nil {
-		c.close(killGrace)
-		return nil, fmt.Errorf("talking to Stata: %w", err)
-	}
+	// A Stata that fails at start may exit before it reads this: what it
+	// printed, read below, says more than the broken pipe.
+	_ = c.send("set more off", displayMarker("ready", token))
 	deadline := time.NewTimer(startTimeout)
 	defer deadline.Stop()
 	for {

@@ -59,6 +59,7 @@ type Runner struct {
 	once     sync.Once
 	closeErr error
 
+	breakGrace  time.Duration      // how long Stata has to answer a Break in a session
 	hookRunDone func(job, outcome) // for tests: called as each run ends
 }
 
@@ -74,6 +75,8 @@ func New(cfg Config) (*Runner, error) {
 		log:     cfg.Logger,
 		pool:    newPool(cfg.Workers, cfg.Queue),
 		closing: make(chan struct{}),
+
+		breakGrace: defaultBreakGrace,
 	}
 	var err error
 	if r.workDir, err = prepareWorkDir(cfg.WorkDir); err != nil {

@@ -47,9 +47,9 @@ type blockSpec struct {
 
 // Limits on the parts of a block that only the runner's own commands make.
 const (
-	// breakGrace is how long Stata has to come back to its prompt after a
-	// Break before its session is ended.
-	breakGrace = 5 * time.Second
+	// defaultBreakGrace is how long Stata has to come back to its prompt
+	// after a Break before its session is ended.
+	defaultBreakGrace = 5 * time.Second
 	// controlTimeout bounds the runner's own blocks (graph export, describe).
 	controlTimeout = 30 * time.Second
 	// startTimeout bounds the start of Stata in console mode.
@@ -69,6 +69,7 @@ type blockRun struct {
 	lastOut    string    // the last line of output before it
 	lastOutNow string    // the last line of output of the running command
 	inTarget   bool      // the wrapper's do line was echoed
+	inComment  bool      // the last echo was a comment or a blank line
 	sawBreak   bool      // Stata printed --Break--
 	beginSeen  bool      // the begin marker was read
 }
@@ -85,14 +86,22 @@ func (b *blockRun) line(line string, now time.Time) {
 	switch {
 	case line == "--Break--":
 		b.sawBreak = true
-	case strings.HasPrefix(line, ". ") || line == ".":
+	case strings.HasPrefix(line, ". ") && isComment(line[2:]):
+		// Stata echoes comments and blank lines of a do-file too; they are
+		// not commands, nor are the continuation lines that follow them.
+		b.inComment = true
+	case strings.HasPrefix(line, ". "):
+		b.inComment = false
 		if b.command != "" && b.lastOutNow != "" {
 			b.lastOut = b.lastOutNow
 		}
 		b.step++
 		b.stepAt = now
-		b.command = cleanLine([]byte(strings.TrimPrefix(line, ".")))
+		b.command = cleanLine([]byte(line[2:]))
 		b.lastOutNow = ""
+	case strings.TrimSpace(line) == ".":
+		// The prompt Stata echoes before "end of do-file".
+	case strings.HasPrefix(line, "> ") && b.inComment:
 	case strings.HasPrefix(line, "> ") && b.lastOutNow == "":
 		b.command = cleanLine([]byte(b.command + " " + strings.TrimPrefix(line, "> ")))
 	default:
@@ -127,7 +136,7 @@ func (b *blockRun) message(elapsed time.Duration) string {
 // time runs out or ctx ends, and ends the session when Stata does not come
 // back to its prompt within breakGrace after that, or when closing is
 // closed. The outcome's ended field says the session is gone.
-func (s *session) run(ctx context.Context, spec blockSpec, prog *progress, closing <-chan struct{}, killGrace time.Duration) (outcome, []string, bool) {
+func (s *session) run(ctx context.Context, spec blockSpec, prog *progress, closing <-chan struct{}, breakGrace, killGrace time.Duration) (outcome, []string, bool) {
 	start := time.Now()
 	o := outcome{status: statusOK, ran: true, pid: s.con.Pid(), started: start}
 	logf, err := os.OpenFile(spec.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
@@ -360,4 +369,11 @@ func (s *session) isEnded() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ended
+}
+
+// isComment reports whether an echoed line of a do-file is blank or a
+// comment rather than a command.
+func isComment(cmd string) bool {
+	c := strings.TrimSpace(cmd)
+	return c == "" || strings.HasPrefix(c, "*") || strings.HasPrefix(c, "//") || strings.HasPrefix(c, "/*")
 }

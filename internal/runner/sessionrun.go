@@ -40,7 +40,7 @@ func (r *Runner) runInSession(ctx context.Context, key string, mcp waiter, spec 
 		queued := time.Since(began)
 		r.log.Info("stata call started in session", zap.String("tool", tool), zap.String("do_file", spec.target),
 			zap.Int("pid", s.con.Pid()), zap.Duration("timeout", spec.timeout))
-		o, graphs, ended := s.run(ctx, spec, prog, r.closing, r.cfg.KillGrace)
+		o, graphs, ended := s.run(ctx, spec, prog, r.closing, r.breakGrace, r.cfg.KillGrace)
 		if ended {
 			r.sessions.forget(s)
 		}

@@ -227,6 +227,14 @@ func (m *sessions) endKey(key, reason string) bool {
 // end ends s and forgets it; it returns once Stata is gone. When tell, the
 // MCP session's next call is told why its session is new.
 func (m *sessions) end(s *session, reason string, hard, tell bool) {
+	if s.isEnded() {
+		m.mu.Lock()
+		if m.byKey[s.key] == s {
+			delete(m.byKey, s.key)
+		}
+		m.mu.Unlock()
+		return
+	}
 	m.mu.Lock()
 	m.ending.Add(1)
 	m.mu.Unlock()
