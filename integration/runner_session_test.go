@@ -230,12 +230,26 @@ func TestStataSessionReplaced(t *testing.T) {
 	waitGone(t, []int{old})
 }
 
+// startRunner runs caddy-stata with stata_runner alone, the stand-in as
+// Stata, with the given extra subdirectives; its URL is the runner's site.
+func startRunner(t *testing.T, runnerOptions string) *caddy {
+	t.Helper()
+	return startCaddy(t, "", fmt.Sprintf(`
+	stata_runner /mcp {
+		stata %s
+		work_dir %s
+		%s
+	}`, standin, t.TempDir(), runnerOptions))
+}
+
 // TestStataSessionProgress runs a do-file of 20 commands, with comments, a
 // continuation and blank lines, and checks its progress: the total is 20,
 // progress strictly increases and stays below it, and the messages name the
-// command running and the last output before it.
+// command running and the last output before it. The client talks to the
+// runner straight: mcp_keepalive in front would add progress of its own
+// while the call begins.
 func TestStataSessionProgress(t *testing.T) {
-	c := startStata(t, standin, "")
+	c := startRunner(t, "")
 	var src strings.Builder
 	src.WriteString("* twenty commands\n\n")
 	for i := 1; i <= 10; i++ {
@@ -377,9 +391,9 @@ func TestStataHealthError(t *testing.T) {
 		stata string
 		want  []string
 	}{
-		"missing":         {missing, []string{missing, "not found"}},
-		"fails to start":  {broken, []string{broken, "fails to start", "no licence for this machine"}},
-		"starts (the ok)": {standin, nil},
+		"missing":        {missing, []string{missing, "not found"}},
+		"fails to start": {broken, []string{broken, "fails to start", "no licence for this machine"}},
+		"ok":             {standin, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -431,5 +445,45 @@ func TestStataRunnerParseError(t *testing.T) {
 	}
 	if strings.Contains(string(b), "script") {
 		t.Errorf("the answer echoes the input: %s", b)
+	}
+}
+
+// waitSessions waits until the runner's health lists n sessions; a session
+// is listed until its process is gone and its directory removed.
+func waitSessions(t *testing.T, url string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		h := health(t, url)
+		if h.Sessions.Count == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("health lists %d sessions, want %d", h.Sessions.Count, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStataSessionLeavesNoFiles runs 20 calls in one session, then ends the
+// MCP session: work_dir is as it was before.
+func TestStataSessionLeavesNoFiles(t *testing.T) {
+	workDir := t.TempDir()
+	c := startStataIn(t, standin, workDir, "")
+	before := listing(t, workDir, false)
+	var steps []sessionStep
+	for i := range 20 {
+		steps = append(steps, selection(fmt.Sprintf("display \"call %d\"", i)))
+	}
+	r := sessionCalls(t, c.URL+"/mcp", true, steps...)
+	for i, res := range r {
+		mustRun(t, fmt.Sprintf("call %d", i), res)
+		if !strings.Contains(res.Text(), fmt.Sprintf("\ncall %d\n", i)) {
+			t.Fatalf("call %d:\n%s", i, res.Text())
+		}
+	}
+	waitSessions(t, c.URL+"/mcp", 0)
+	if after := listing(t, workDir, false); after != before {
+		t.Errorf("work_dir changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
