@@ -39,8 +39,9 @@ const (
 // Config configures a Runner. The zero value is usable: every field has a
 // default, and Stata is looked for with Detect.
 type Config struct {
-	// Stata is the path of the Stata executable, run as
-	// `<stata> -b do <file>`; a bare name is looked up on PATH. When empty,
+	// Stata is the path of the Stata executable, run as `<stata> -q` (console
+	// mode) for sessions and `<stata> -b do <file>` for isolated runs; a bare
+	// name is looked up on PATH. When empty,
 	// New uses the first of stata-mp, stata-se and stata found on PATH or
 	// under /usr/local/stata* or /Applications/Stata* (see Detect), and a call
 	// looks again if nothing was found then. When no Stata is found, the
@@ -89,9 +90,11 @@ type Config struct {
 	// WorkDir is the directory where the Runner keeps the files of its calls:
 	// each call gets a directory of its own in it, named call-<pid>-…,
 	// holding the do-file of stata_run_selection, the wrapper do-file Stata
-	// is given and the log Stata writes. A call's directory is removed once
-	// its result is ready (or KeepLogs later), and a new Runner removes the
-	// call directories that a process no longer running left behind. Its
+	// is given and the call's log; and each Stata session gets one, named
+	// session-<pid>-…, as its starting directory, removed when it ends. A
+	// call's directory is removed once its result is ready (or KeepLogs
+	// later), and a new Runner removes the call and session directories that
+	// a process no longer running left behind. Its
 	// path may contain only letters, digits and `/._+-@`, because Stata's
 	// batch mode splits its command line at spaces. It is created if missing.
 	// When empty, a directory named caddy-stata-<uid> in the system's
