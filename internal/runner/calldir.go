@@ -178,3 +178,27 @@ func writeWrapper(callDir, dir, doFile string) error {
 	}
 	return nil
 }
+
+// writeSessionWrapper writes the wrapper a session includes for a call:
+// `cd` to dir unless dir is "", then the code itself, or `do` of doFile when
+// code is "". It returns the wrapper's path and the echo line after which
+// the user's commands come ("" when they come first).
+func writeSessionWrapper(callDir, dir, doFile, code string) (string, string, error) {
+	var src strings.Builder
+	start := ""
+	if dir != "" {
+		fmt.Fprintf(&src, "cd \"%s\"\n", dir)
+		start = fmt.Sprintf(". cd \"%s\"", dir)
+	}
+	if code != "" {
+		src.WriteString(code)
+	} else {
+		fmt.Fprintf(&src, "do \"%s\"\n", doFile)
+		start = fmt.Sprintf(". do \"%s\"", doFile)
+	}
+	path := filepath.Join(callDir, wrapperName)
+	if err := os.WriteFile(path, []byte(src.String()), 0o600); err != nil {
+		return "", "", fmt.Errorf("writing the wrapper do-file: %w", err)
+	}
+	return path, start, nil
+}

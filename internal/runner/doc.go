@@ -21,7 +21,7 @@
 // memory and other state carry over (sessions.go keeps them: the Sessions
 // limit, SessionIdle, and the end of an MCP session, learnt from
 // ServerSession.Wait). The runner drives Stata through its standard input
-// and output (console.go): it sends `capture noisily do "<run.do>"` between
+// and output (console.go): it sends `capture noisily include "<run.do>"` between
 // two display commands of a fresh random marker and reads up to the closing
 // one, whose line also carries _rc (session.go). Stata echoes each command it
 // runs, which gives progress its step; count.go counts the commands of the

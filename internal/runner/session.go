@@ -30,11 +30,14 @@ type session struct {
 }
 
 // A blockSpec is one call to run in a session: Stata runs `capture noisily
-// do "<runDo>"`, and runDo (written by the caller) changes directory if it
-// must and runs `do "<target>"`.
+// include "<runDo>"`, and runDo (see writeSessionWrapper) changes directory
+// if it must and holds the code, or runs `do "<file>"`. include runs the
+// wrapper's commands as if typed at Stata's prompt, so that the locals code
+// defines stay for the session's next call.
 type blockSpec struct {
 	runDo     string        // the wrapper do-file
-	target    string        // the do-file the wrapper's do line names
+	target    string        // the do-file, or the code's wrapper, for logs
+	startLine string        // the echo after which the user's commands come; "": at once
 	logPath   string        // where the call's output is written
 	callDir   string        // where graphs are exported
 	total     int           // commands in the target, for progress
@@ -63,7 +66,7 @@ type blockRun struct {
 	command    string    // the command running now
 	lastOut    string    // the last line of output before it
 	lastOutNow string    // the last line of output of the running command
-	inTarget   bool      // the wrapper's do line was echoed
+	inTarget   bool      // the user's commands have begun
 	inComment  bool      // the last echo was a comment or a blank line
 	sawBreak   bool      // Stata printed --Break--
 	beginSeen  bool      // the begin marker was read
@@ -73,13 +76,13 @@ type blockRun struct {
 func (b *blockRun) line(line string, now time.Time) {
 	fmt.Fprintln(b.log, line)
 	if !b.inTarget {
-		if line == `. do "`+b.spec.target+`"` {
+		if line == b.spec.startLine {
 			b.inTarget = true
 		}
 		return
 	}
 	switch {
-	case line == "--Break--":
+	case line == "--Break--" || line == "Break":
 		b.sawBreak = true
 	case strings.HasPrefix(line, ". ") && isComment(line[2:]):
 		// Stata echoes comments and blank lines of a do-file too; they are
@@ -140,15 +143,15 @@ func (s *session) run(ctx context.Context, spec blockSpec, prog *progress, closi
 		return o, nil, false
 	}
 	defer logf.Close()
-	b := &blockRun{spec: spec, log: logf, stepAt: start}
+	b := &blockRun{spec: spec, log: logf, stepAt: start, inTarget: spec.startLine == ""}
 
 	token := newToken()
 	begin, end := marker("begin", token), marker("end", token)
 	own := []string{
-		`. capture noisily do "` + spec.runDo + `"`,
+		`. capture noisily include "` + spec.runDo + `"`,
 		". " + displayMarker("end", token, "_rc"),
 	}
-	if err := s.con.send(displayMarker("begin", token), `capture noisily do "`+spec.runDo+`"`,
+	if err := s.con.send(displayMarker("begin", token), `capture noisily include "`+spec.runDo+`"`,
 		displayMarker("end", token, "_rc")); err != nil {
 		return s.lost(o, fmt.Sprintf("cannot send the call to Stata: %v", err), killGrace), nil, true
 	}

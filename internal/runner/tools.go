@@ -229,7 +229,7 @@ func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, 
 			r.removeCallDir(callDir)
 		}
 	}()
-	if code != "" {
+	if code != "" && key == "" {
 		doFile = filepath.Join(callDir, selectionName)
 		shown = doFile
 		if err := os.WriteFile(doFile, []byte(code), 0o600); err != nil {
@@ -244,10 +244,21 @@ func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, 
 			return nil, RunResult{}, err
 		}
 	}
-	if err := checkStataQuotable("file_path", doFile); err != nil {
-		return nil, RunResult{}, err
+	if doFile != "" {
+		if err := checkStataQuotable("file_path", doFile); err != nil {
+			return nil, RunResult{}, err
+		}
 	}
-	if err := writeWrapper(callDir, dir, doFile); err != nil {
+	var runDo, startLine string
+	if key != "" {
+		runDo, startLine, err = writeSessionWrapper(callDir, dir, doFile, code)
+		if code != "" {
+			shown = runDo
+		}
+	} else {
+		runDo, err = filepath.Join(callDir, wrapperName), writeWrapper(callDir, dir, doFile)
+	}
+	if err != nil {
 		return nil, RunResult{}, err
 	}
 
@@ -273,11 +284,11 @@ func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, 
 			total = countFile(doFile)
 		}
 		o, graphs, err = r.runInSession(ctx, key, req.Session, blockSpec{
-			runDo: filepath.Join(callDir, wrapperName), target: doFile, logPath: logPath, callDir: callDir,
+			runDo: runDo, target: shown, startLine: startLine, logPath: logPath, callDir: callDir,
 			total: total, timeout: timeout, maxGraphs: r.maxGraphs(), maxOutput: r.cfg.MaxOutput,
 		}, tool, prog)
 	} else {
-		o, err = r.execute(ctx, job{tool: tool, doFile: filepath.Join(callDir, wrapperName), target: doFile,
+		o, err = r.execute(ctx, job{tool: tool, doFile: runDo, target: doFile,
 			dir: callDir, logPath: logPath, timeout: timeout}, prog)
 		o.isolated = true
 		if errors.Is(err, errQueueFull) {
