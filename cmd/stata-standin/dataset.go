@@ -54,6 +54,9 @@ func (d *dataset) varlist(names string) ([]*variable, *stataError) {
 	if len(fields) == 0 || (len(fields) == 1 && fields[0] == "_all") {
 		return d.vars, nil
 	}
+	if len(d.vars) == 0 {
+		return nil, errorf(111, "no variables defined")
+	}
 	var out []*variable
 	for _, f := range fields {
 		v, e := d.lookupVar(f)
@@ -345,7 +348,7 @@ func (s *session) describe(args string) *stataError {
 		from += " from " + d.source
 	}
 	s.print("\n" + from + "\n")
-	s.printf(" Observations:%14s                  %s\n", commas(d.n), d.label)
+	s.print(strings.TrimRight(fmt.Sprintf(" Observations:%14s                  %s", commas(d.n), d.label), " ") + "\n")
 	s.printf("    Variables:%14s\n", commas(len(d.vars)))
 	if _, short := findOption(q.opts, "short", 2); !short {
 		s.print(rule + "\nVariable      Storage   Display    Value\n    name         type    format    label      Variable label\n" + rule + "\n")
@@ -483,26 +486,27 @@ func (s *session) list(args string) *stataError {
 			widths[j] = max(widths[j], len(formatCell(v.vals[i], 9)))
 		}
 	}
-	inner := 1
+	inner := 2 + 3*(len(widths)-1)
 	for _, w := range widths {
-		inner += w + 2
+		inner += w
 	}
-	inner--
-	pad := strings.Repeat(" ", len(strconv.Itoa(s.data.n))+3)
+	numW := max(len(strconv.Itoa(s.data.n)), 3)
+	pad := strings.Repeat(" ", numW+2)
 	line := func(l, fill, r string) string { return pad + l + strings.Repeat(fill, inner) + r + "\n" }
+	row := func(cells func(j int) string) string {
+		parts := make([]string, len(widths))
+		for j, w := range widths {
+			parts[j] = fmt.Sprintf("%*s", w, cells(j))
+		}
+		return "| " + strings.Join(parts, "   ") + " |\n"
+	}
 	var b strings.Builder
 	b.WriteString("\n" + line("+", "-", "+"))
-	b.WriteString(pad + "|")
-	for j, v := range vars {
-		fmt.Fprintf(&b, " %*s ", widths[j], abbrevName(v.name, 12))
-	}
-	b.WriteString("|\n" + line("|", "-", "|"))
+	b.WriteString(pad + row(func(j int) string { return abbrevName(vars[j].name, 12) }))
+	b.WriteString(line("|", "-", "|"))
 	for _, i := range rows {
-		fmt.Fprintf(&b, "%*d. |", len(pad)-2, i+1)
-		for j, v := range vars {
-			fmt.Fprintf(&b, " %*s ", widths[j], formatCell(v.vals[i], 9))
-		}
-		b.WriteString("|\n")
+		fmt.Fprintf(&b, "%*d. ", numW, i+1)
+		b.WriteString(row(func(j int) string { return formatCell(vars[j].vals[i], 9) }))
 	}
 	b.WriteString(line("+", "-", "+"))
 	s.print(b.String())
