@@ -229,8 +229,8 @@ func TestConsoleStateAcrossBlocks(t *testing.T) {
 	if rc != 0 || !strings.Contains(out, "Number of observations (_N) was 0, now 5.") {
 		t.Fatalf("first block (rc %d):\n%s", rc, out)
 	}
-	out, rc = c.block("two", "count if x > 20\ndisplay total + r(N)\ndisplay \"[`mine']\"\ncd\n")
-	for _, want := range []string{". count if x > 20\n  3\n", ". display total + r(N)\n18\n", "[]\n", ". cd\n" + sub + "\n"} {
+	out, rc = c.block("two", "count if x > 20\ndisplay total + r(N)\ndisplay \"[`mine']\"\npwd\n")
+	for _, want := range []string{". count if x > 20\n  3\n", ". display total + r(N)\n18\n", "[]\n", ". pwd\n" + sub + "\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("second block lacks %q (rc %d):\n%s", want, rc, out)
 		}
@@ -415,5 +415,17 @@ func TestConsoleEndOfInput(t *testing.T) {
 		}
 	case <-time.After(replyTimeout):
 		t.Fatal("SIGTERM did not end the stand-in")
+	}
+}
+
+func TestParseArgsConsole(t *testing.T) {
+	for _, argv := range [][]string{{"-q"}, {}} {
+		inv, err := parseArgs(argv)
+		if err != nil || !inv.console || inv.quiet != (len(argv) == 1) {
+			t.Errorf("parseArgs(%q) = %+v, %v; want console mode", argv, inv, err)
+		}
+	}
+	if _, err := parseArgs([]string{"-q", "job.do"}); err == nil {
+		t.Error("a do-file without -b: no error")
 	}
 }

@@ -98,6 +98,10 @@ func (d *dataset) keepObs(keep []bool) {
 	d.n = n
 }
 
+// maxObs bounds set obs, so that a typing error cannot exhaust memory (Stata
+// is bounded by memory and by its edition's limits).
+const maxObs = 10_000_000
+
 // setObs is `set obs N`: it adds observations (with missing values) up to N.
 func (s *session) setObs(args string) *stataError {
 	n, err := strconv.Atoi(strings.ReplaceAll(args, ",", ""))
@@ -105,6 +109,9 @@ func (s *session) setObs(args string) *stataError {
 		return errSyntax()
 	}
 	d := &s.data
+	if n > maxObs {
+		return errorf(901, "no room to add more observations\n    stata-standin keeps at most %s observations.", commas(maxObs))
+	}
 	if n < d.n {
 		return errorf(198, "observation number out of range\n    Observation number must be at least %s.", commas(d.n))
 	}

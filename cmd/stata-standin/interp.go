@@ -213,6 +213,11 @@ func (s *session) command(cmd string) *stataError {
 		return s.exitCmd(rest)
 	case word == "cd":
 		return s.changeDir(rest)
+	case word == "pwd":
+		if rest != "" {
+			return errSyntax()
+		}
+		return s.changeDir("")
 	case word == "do":
 		return s.doFile(rest, false)
 	case word == "run":

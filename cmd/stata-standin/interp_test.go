@@ -186,6 +186,7 @@ Sorted by:
 		t.Errorf("output:\n%s\nwant:\n%s", got, want)
 	}
 	check(t, nil, [][2]string{{"list x", "no variables defined\nr(111);\n"}, {"count", "  0\n"}})
+	check(t, []string{"set obs 4", "generate x = _n"}, [][2]string{{"count if(x > 2)", "  2\n"}, {"count if x>1 in 1/3", "  2\n"}})
 }
 
 func TestSysuseSaveUse(t *testing.T) {
@@ -278,6 +279,8 @@ func TestConsoleMisc(t *testing.T) {
 		{`noisily display "shown"`, "shown\n"},
 		{"* a comment", ""},
 		{`display "a" // a comment`, "a\n"},
+		{"set obs 20000000", "no room to add more observations\n    stata-standin keeps at most 10,000,000 observations.\nr(901);\n"},
+		{"pwd extra", "invalid syntax\nr(198);\n"},
 	})
 	// exit refuses to drop changed data, then ends the console.
 	got := consoleRun(t, "set obs 1", "exit", "exit, clear", `display "not reached"`)
