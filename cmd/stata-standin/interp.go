@@ -54,11 +54,11 @@ func (o *output) Write(p []byte) (int, error) {
 // do-file, and _rc. One session lives as long as the process; batch mode
 // runs one do-file in it, console mode every command read.
 type session struct {
-	out     *output   // the log or stdout
-	w       io.Writer // where output goes now: out, or io.Discard under quietly or capture
-	brk     *breaker  // nil in batch mode: SIGINT then ends the process, as before
-	sleepFn func(time.Duration)
-	nobreak int // > 0 while a nobreak command runs
+	out     *output             // the log or stdout
+	w       io.Writer           // where output goes now: out, or io.Discard under quietly or capture
+	brk     *breaker            // nil in batch mode: SIGINT then ends the process, as before
+	sleepFn func(time.Duration) // tests: stands in for sleep's wait; nil waits for real
+	nobreak int                 // > 0 while a nobreak command runs
 
 	depth   int                 // do-files running
 	frames  []map[string]string // local macros: [0] the console's, then one per running do-file

@@ -26,7 +26,7 @@
 // stored results, the current directory) lives for the whole process. SIGINT
 // is Stata's Break: the running command stops with --Break-- and r(1);. End of
 // input ends the process with status 0. Without -q, the banner is printed
-// first.
+// first. (In batch mode SIGINT simply ends the process, as it always did.)
 //
 // The log has the shape of a Stata text log: a banner (unless -q), the do
 // command echoed as ". do ...", each line of the do-file echoed after ". " (and
