@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"image/png"
 	"io"
@@ -27,7 +28,9 @@ var (
 	standinErr  error
 )
 
-// sharedStandin builds the stand-in once for all the console tests.
+// sharedStandin builds the stand-in once for all the console tests, with the
+// race detector, so that a data race in the running stand-in (its SIGINT
+// goroutine) fails the test that met it.
 func sharedStandin(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
@@ -40,7 +43,7 @@ func sharedStandin(t *testing.T) string {
 			return
 		}
 		standinPath = filepath.Join(dir, "stata-standin")
-		out, err := exec.Command("go", "build", "-o", standinPath, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-race", "-o", standinPath, ".").CombinedOutput()
 		if err != nil {
 			standinErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -62,25 +65,47 @@ func TestMain(m *testing.M) {
 // A console is a stand-in running in console mode, driven through pipes the
 // way the runner drives Stata.
 type console struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string // stdout, line by line; closed at EOF
-	dir   string      // the working directory, where run.do files go
-	seen  []string    // every line read so far
-	begin int         // where in seen the running block's output starts
-	exit  chan error  // the exit status, once
+	t       *testing.T
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	lines   chan string   // stdout, line by line; closed at EOF
+	dir     string        // the working directory, where run.do files go
+	seen    []string      // every line read so far
+	begin   int           // where in seen the running block's output starts
+	done    chan struct{} // closed once the process has been reaped
+	waitErr error         // its exit status; read after done
+
+	stderr syncBuffer
+}
+
+// A syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and
+// the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // startConsole starts `stata-standin -q` in its own process group in a new
 // directory; the test's cleanup kills the group.
 func startConsole(t *testing.T) *console {
 	t.Helper()
-	c := &console{t: t, dir: t.TempDir(), lines: make(chan string, 1024), exit: make(chan error, 1)}
+	c := &console{t: t, dir: t.TempDir(), lines: make(chan string, 1024), done: make(chan struct{})}
 	c.cmd = exec.Command(sharedStandin(t), "-q")
 	c.cmd.Dir = c.dir
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.cmd.Stderr = os.Stderr
+	c.cmd.Stderr = &c.stderr
 	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -98,12 +123,17 @@ func startConsole(t *testing.T) *console {
 			c.lines <- sc.Text()
 		}
 		close(c.lines)
-		c.exit <- c.cmd.Wait()
+		c.waitErr = c.cmd.Wait()
+		close(c.done)
 	}()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 		c.stdin.Close()
 		for range c.lines {
+		}
+		<-c.done
+		if e := c.stderr.String(); e != "" {
+			t.Errorf("the stand-in wrote to stderr:\n%s", e)
 		}
 	})
 	return c
@@ -391,9 +421,9 @@ func TestConsoleEndOfInput(t *testing.T) {
 	for range c.lines {
 	}
 	select {
-	case err := <-c.exit:
-		if err != nil {
-			t.Errorf("exit at end of input: %v", err)
+	case <-c.done:
+		if c.waitErr != nil {
+			t.Errorf("exit at end of input: %v", c.waitErr)
 		}
 	case <-time.After(replyTimeout):
 		t.Fatal("no exit after end of input")
@@ -409,9 +439,9 @@ func TestConsoleEndOfInput(t *testing.T) {
 	for range c.lines {
 	}
 	select {
-	case err := <-c.exit:
-		if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
-			t.Errorf("after SIGTERM: %v, want killed by SIGTERM", err)
+	case <-c.done:
+		if ee, ok := c.waitErr.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+			t.Errorf("after SIGTERM: %v, want killed by SIGTERM", c.waitErr)
 		}
 	case <-time.After(replyTimeout):
 		t.Fatal("SIGTERM did not end the stand-in")
