@@ -126,6 +126,17 @@ func (s *session) setObs(args string) *stataError {
 	return nil
 }
 
+// breakPoint is where a command that loops over observations checks for
+// Break: every 4096 observations. Such commands store their results only at
+// the end (or undo what they stored), so that, as in Stata, a Break leaves
+// the data as they were before the command.
+func (s *session) breakPoint(i int) *stataError {
+	if i%4096 != 4095 {
+		return nil
+	}
+	return s.checkBreak()
+}
+
 // storageTypes are the storage types generate accepts before the new
 // variable's name; every variable is stored as a double here.
 var storageTypes = map[string]bool{"byte": true, "int": true, "long": true, "float": true, "double": true}
@@ -166,6 +177,9 @@ func (s *session) generate(args string) *stataError {
 	vals := make([]float64, s.data.n)
 	nmiss := 0
 	for i := range vals {
+		if e := s.breakPoint(i); e != nil {
+			return e // nothing was stored: Break undoes the command
+		}
 		vals[i] = missing
 		ok, e := q.selects(s, i)
 		if e != nil {
@@ -220,20 +234,30 @@ func (s *session) replace(args string) *stataError {
 		return e
 	}
 	changes, toMissing := 0, 0
+	// Values are replaced in place, so that x[_n-1] sees the new value; the
+	// old ones are kept to undo the command on Break or error.
+	old := append([]float64(nil), v.vals...)
+	undo := func(e *stataError) *stataError {
+		copy(v.vals, old)
+		return e
+	}
 	for i := 0; i < s.data.n; i++ {
+		if e := s.breakPoint(i); e != nil {
+			return undo(e)
+		}
 		ok, e := q.selects(s, i)
 		if e != nil {
-			return e
+			return undo(e)
 		}
 		if !ok {
 			continue
 		}
 		x, e := ex(s.evalCtx(i))
 		if e != nil {
-			return e
+			return undo(e)
 		}
 		if x.isStr {
-			return errTypeMismatch()
+			return undo(errTypeMismatch())
 		}
 		if compareNumbers(x.n, v.vals[i]) != 0 {
 			changes++
@@ -292,6 +316,9 @@ func (s *session) dropKeep(args string, drop bool) *stataError {
 	keep := make([]bool, s.data.n)
 	deleted := 0
 	for i := range keep {
+		if e := s.breakPoint(i); e != nil {
+			return e
+		}
 		ok, e := q.selects(s, i)
 		if e != nil {
 			return e

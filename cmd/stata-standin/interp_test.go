@@ -298,3 +298,24 @@ func TestBatchSharesTheInterpreter(t *testing.T) {
 		t.Errorf("log:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestBreakUndoes checks that Break stops a command that loops over the
+// observations and leaves the data as they were, as Stata does.
+func TestBreakUndoes(t *testing.T) {
+	var b bytes.Buffer
+	s := newSession(&b, newBreaker())
+	for _, cmd := range []string{"set obs 10000", "generate x = _n"} {
+		if e := s.command(cmd); e != nil {
+			t.Fatalf("%s: %v", cmd, e.msg)
+		}
+	}
+	for _, cmd := range []string{"generate y = 1", "replace x = -x", "drop if x > 5"} {
+		s.brk.press()
+		if e := s.command(cmd); e != errBreak {
+			t.Errorf("%s with Break pending: %+v, want errBreak", cmd, e)
+		}
+	}
+	if len(s.data.vars) != 1 || s.data.n != 10000 || s.data.vars[0].vals[9999] != 10000 || s.data.vars[0].vals[0] != 1 {
+		t.Errorf("data changed by interrupted commands: %d vars, %d obs", len(s.data.vars), s.data.n)
+	}
+}
