@@ -271,12 +271,23 @@ func fileArg(args string) (name, rest string, ok bool) {
 	return name, rest, true
 }
 
-// local defines a local macro of the running do-file (or of the console):
+// local defines a local macro of the running do-file (or of the console),
+// which is gone when that do-file ends, as in Stata:
 // `local name text`, `local name "text"`, `local name = exp`, `local ++name`
 // and `local --name`. Extended macro functions (local name : ...) are not
 // implemented.
 func (s *session) local(args string) *stataError {
-	frame := s.frames[len(s.frames)-1]
+	return s.defineMacro(s.frames[len(s.frames)-1], args)
+}
+
+// global defines a global macro, which every do-file sees and which lasts
+// until Stata exits: the same forms as local.
+func (s *session) global(args string) *stataError {
+	return s.defineMacro(s.globals, args)
+}
+
+// defineMacro is local and global: it defines a macro in frame.
+func (s *session) defineMacro(frame map[string]string, args string) *stataError {
 	for _, op := range []string{"++", "--"} {
 		if name, ok := strings.CutPrefix(args, op); ok {
 			name = strings.TrimSpace(name)

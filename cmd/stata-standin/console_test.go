@@ -245,9 +245,10 @@ func TestConsoleMarkers(t *testing.T) {
 	}
 }
 
-// TestConsoleStateAcrossBlocks checks that data, scalars, graphs and the
-// current directory carry over from one block to the next, and that locals
-// do not (they belong to the do-file that defined them, as in Stata).
+// TestConsoleStateAcrossBlocks checks that data, scalars, globals, stored
+// results and the current directory carry over from one block to the next,
+// and that locals do not (they belong to the do-file that defined them, as in
+// Stata).
 func TestConsoleStateAcrossBlocks(t *testing.T) {
 	c := startConsole(t)
 	c.ready("r")
@@ -255,12 +256,12 @@ func TestConsoleStateAcrossBlocks(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, rc := c.block("one", "set obs 5\ngenerate x = _n * 10\nscalar total = 15\nlocal mine kept\ncd \""+sub+"\"\n")
+	out, rc := c.block("one", "set obs 5\ngenerate x = _n * 10\nscalar total = 15\nlocal mine lost\nglobal ours kept\ncd \""+sub+"\"\n")
 	if rc != 0 || !strings.Contains(out, "Number of observations (_N) was 0, now 5.") {
 		t.Fatalf("first block (rc %d):\n%s", rc, out)
 	}
-	out, rc = c.block("two", "count if x > 20\ndisplay total + r(N)\ndisplay \"[`mine']\"\npwd\n")
-	for _, want := range []string{". count if x > 20\n  3\n", ". display total + r(N)\n18\n", "[]\n", ". pwd\n" + sub + "\n"} {
+	out, rc = c.block("two", "count if x > 20\ndisplay total + r(N)\ndisplay \"[`mine'] [$ours]\"\npwd\n")
+	for _, want := range []string{". count if x > 20\n  3\n", ". display total + r(N)\n18\n", "[] [kept]\n", ". pwd\n" + sub + "\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("second block lacks %q (rc %d):\n%s", want, rc, out)
 		}

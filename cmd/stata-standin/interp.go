@@ -62,6 +62,7 @@ type session struct {
 
 	depth   int                 // do-files running
 	frames  []map[string]string // local macros: [0] the console's, then one per running do-file
+	globals map[string]string   // global macros
 	rc      int                 // _rc, set by capture
 	rres    map[string]value    // r(): results stored by the last r-class command
 	scalars map[string]value
@@ -79,6 +80,7 @@ func newSession(w io.Writer, brk *breaker) *session {
 		w:       o,
 		brk:     brk,
 		frames:  []map[string]string{{}},
+		globals: map[string]string{},
 		rres:    map[string]value{},
 		scalars: map[string]value{},
 		rng:     rand.New(rand.NewSource(123456789)),
@@ -224,6 +226,8 @@ func (s *session) command(cmd string) *stataError {
 		return s.doFile(rest, true)
 	case isAbbrev(word, "local", 3):
 		return s.local(rest)
+	case isAbbrev(word, "global", 2):
+		return s.global(rest)
 	case isAbbrev(word, "scalar", 3):
 		return s.scalar(rest)
 	case word == "assert":

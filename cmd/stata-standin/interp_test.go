@@ -82,6 +82,9 @@ func TestMacros(t *testing.T) {
 		{"display `=2*`a''", "10\n"},
 	})
 	check(t, []string{"local n 1", "local ++n", "local ++n", "local --n"}, [][2]string{{"display `n'", "2\n"}})
+	check(t, []string{`global dir "/data"`, "global n = 2+2", "local g dir"}, [][2]string{
+		{"display \"$dir/x ${n}th $nosuch| $5 $ ${`g'}\"", "/data/x 4th | $5 $ /data\n"},
+	})
 }
 
 // TestDoFileLocals checks do-file arguments and that locals belong to the
