@@ -68,16 +68,6 @@ func (d *dataset) varlist(names string) ([]*variable, *stataError) {
 	return out, nil
 }
 
-// addVar appends a variable of n missing values.
-func (d *dataset) addVar(name string) *variable {
-	v := &variable{name: name, vals: make([]float64, d.n)}
-	for i := range v.vals {
-		v.vals[i] = missing
-	}
-	d.vars = append(d.vars, v)
-	return v
-}
-
 // keepObs keeps the observations for which keep is true.
 func (d *dataset) keepObs(keep []bool) {
 	for _, v := range d.vars {

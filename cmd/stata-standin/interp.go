@@ -165,13 +165,16 @@ func (s *session) stopDoFile(e *stataError) *stataError {
 }
 
 // execLine runs one command line: it expands the macros in it and runs the
-// result.
+// result; a line that expands to nothing does nothing.
 func (s *session) execLine(line string) *stataError {
 	cmd, e := s.expandMacros(line)
 	if e != nil {
 		return e
 	}
-	return s.command(strings.TrimSpace(cmd))
+	if cmd = strings.TrimSpace(cmd); cmd == "" {
+		return nil
+	}
+	return s.command(cmd)
 }
 
 // commandWord splits a command into its name (the leading letters, digits and

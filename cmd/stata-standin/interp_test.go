@@ -281,6 +281,7 @@ func TestConsoleMisc(t *testing.T) {
 		{`quietly display "hidden"`, ""},
 		{`noisily display "shown"`, "shown\n"},
 		{"* a comment", ""},
+		{"`nothing'", ""},
 		{`display "a" // a comment`, "a\n"},
 		{"set obs 20000000", "no room to add more observations\n    stata-standin keeps at most 10,000,000 observations.\nr(901);\n"},
 		{"pwd extra", "invalid syntax\nr(198);\n"},
