@@ -41,7 +41,9 @@
 // The language subset is the same in both modes (interp.go has the list of
 // commands; expr.go the expressions; dataset.go the data in memory; graph.go
 // the graphs; break.go the Break key). Any other command is "unrecognized
-// command: <word>" with r(199). The wording of messages follows Stata's
+// command: <word>" with r(199). Not implemented, among much else: blocks in
+// braces (quietly { ... }), loops (foreach, forvalues, while), the if command,
+// programs, string variables, estimation commands such as regress, #delimit. The wording of messages follows Stata's
 // manuals ([U] 8 and [P] error); recent Stata releases word a few of them
 // differently (for example "command <word> is unrecognized").
 package main
