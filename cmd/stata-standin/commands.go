@@ -245,6 +245,29 @@ func (s *session) doFile(args string, quiet bool) *stataError {
 	return s.runSource(string(src), dargs)
 }
 
+// includeFile runs `include <file>`: the file's commands run, echoed, as if
+// they were typed where the include stands, so the local macros they define
+// stay defined after it (Stata's include shares its caller's locals, where do
+// gives the file its own). Errors stop the file as they stop a do-file.
+func (s *session) includeFile(args string) *stataError {
+	file, rest, ok := fileArg(args)
+	if !ok || file == "" || strings.TrimSpace(rest) != "" {
+		return errSyntax()
+	}
+	if filepath.Ext(file) == "" {
+		file += ".do"
+	}
+	if s.depth >= maxDepth {
+		return errorf(1000, "stata-standin: do-files nested too deeply")
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return errorf(601, "file %s not found", file)
+	}
+	s.print("\n")
+	return s.runStatements(string(src))
+}
+
 // fileArg takes a file or directory name from the start of args: "quoted",
 // `"compound quoted"' or a word; it returns the name, the rest, and false
 // when a quote is not closed.

@@ -113,12 +113,18 @@ func (s *session) runSource(src string, args []string) *stataError {
 	for i, a := range args {
 		locals[strconv.Itoa(i+1)] = a
 	}
-	s.depth++
 	s.frames = append(s.frames, locals)
-	defer func() {
-		s.depth--
-		s.frames = s.frames[:len(s.frames)-1]
-	}()
+	defer func() { s.frames = s.frames[:len(s.frames)-1] }()
+	return s.runStatements(src)
+}
+
+// runStatements runs the statements of src as runSource describes, in the
+// current local scope: runSource gives a do-file a scope of its own, while
+// include runs a file in its caller's, so that the locals the file defines
+// outlive it (Stata's [P] include).
+func (s *session) runStatements(src string) *stataError {
+	s.depth++
+	defer func() { s.depth-- }()
 	for _, st := range parse(src) {
 		// Stata checks for Break between the commands of a do-file.
 		if e := s.checkBreak(); e != nil {
@@ -227,6 +233,8 @@ func (s *session) command(cmd string) *stataError {
 		return s.doFile(rest, false)
 	case word == "run":
 		return s.doFile(rest, true)
+	case word == "include":
+		return s.includeFile(rest)
 	case isAbbrev(word, "local", 3):
 		return s.local(rest)
 	case isAbbrev(word, "global", 2):

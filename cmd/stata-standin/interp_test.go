@@ -323,3 +323,24 @@ func TestBreakUndoes(t *testing.T) {
 		t.Errorf("data changed by interrupted commands: %d vars, %d obs", len(s.data.vars), s.data.n)
 	}
 }
+
+// TestIncludeSharesLocals checks that include runs a file in its caller's
+// scope: the locals it defines stay defined after it, and it sees the
+// caller's, where a do-file sees neither.
+func TestIncludeSharesLocals(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "inc.do")
+	if err := os.WriteFile(f, []byte("display \"[`outer']\"\nlocal inner 7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := consoleRun(t, "local outer 1", `capture noisily include "`+f+`"`, "display \"[`inner'][`outer']\"")
+	for _, want := range []string{"\n. display \"[`outer']\"\n[1]\n", "[7][1]\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out = consoleRun(t, `include "`+filepath.Join(dir, "nothere.do")+`"`)
+	if !strings.Contains(out, "r(601);") {
+		t.Errorf("include of a missing file: no r(601):\n%s", out)
+	}
+}
