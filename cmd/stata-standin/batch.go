@@ -13,7 +13,7 @@ import (
 // Stata prints its logo, licence and notes, and says plainly what wrote the log.
 const banner = `
   stata-standin: a stand-in for Stata batch mode, not Stata
-  implements display, sleep, error, exit, cd, do and comments only
+  implements a small subset of the language (see cmd/stata-standin)
 
 Notes:
       1. stata-standin is running in batch mode.

@@ -245,6 +245,29 @@ func (s *session) doFile(args string, quiet bool) *stataError {
 	return s.runSource(string(src), dargs)
 }
 
+// includeFile runs `include <file>`: the file's commands run, echoed, as if
+// they were typed where the include stands, so the local macros they define
+// stay defined after it (Stata's include shares its caller's locals, where do
+// gives the file its own). Errors stop the file as they stop a do-file.
+func (s *session) includeFile(args string) *stataError {
+	file, rest, ok := fileArg(args)
+	if !ok || file == "" || strings.TrimSpace(rest) != "" {
+		return errSyntax()
+	}
+	if filepath.Ext(file) == "" {
+		file += ".do"
+	}
+	if s.depth >= maxDepth {
+		return errorf(1000, "stata-standin: do-files nested too deeply")
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return errorf(601, "file %s not found", file)
+	}
+	s.print("\n")
+	return s.runStatements(string(src))
+}
+
 // fileArg takes a file or directory name from the start of args: "quoted",
 // `"compound quoted"' or a word; it returns the name, the rest, and false
 // when a quote is not closed.
@@ -271,12 +294,23 @@ func fileArg(args string) (name, rest string, ok bool) {
 	return name, rest, true
 }
 
-// local defines a local macro of the running do-file (or of the console):
+// local defines a local macro of the running do-file (or of the console),
+// which is gone when that do-file ends, as in Stata:
 // `local name text`, `local name "text"`, `local name = exp`, `local ++name`
 // and `local --name`. Extended macro functions (local name : ...) are not
 // implemented.
 func (s *session) local(args string) *stataError {
-	frame := s.frames[len(s.frames)-1]
+	return s.defineMacro(s.frames[len(s.frames)-1], args)
+}
+
+// global defines a global macro, which every do-file sees and which lasts
+// until Stata exits: the same forms as local.
+func (s *session) global(args string) *stataError {
+	return s.defineMacro(s.globals, args)
+}
+
+// defineMacro is local and global: it defines a macro in frame.
+func (s *session) defineMacro(frame map[string]string, args string) *stataError {
 	for _, op := range []string{"++", "--"} {
 		if name, ok := strings.CutPrefix(args, op); ok {
 			name = strings.TrimSpace(name)

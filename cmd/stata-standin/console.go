@@ -30,24 +30,32 @@ func runConsole(inv invocation, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !inv.quiet {
 		s.print(consoleBanner)
 	}
+	if err := s.consoleLoop(stdin, brk); err != nil {
+		fmt.Fprintf(stderr, "stata-standin: writing output: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// consoleLoop reads lines from stdin and runs them until end of input or
+// exit; it returns the first error writing the output.
+func (s *session) consoleLoop(stdin io.Reader, brk *breaker) error {
 	in := bufio.NewReader(stdin)
 	for {
 		line, err := in.ReadString('\n')
 		if line == "" && err != nil {
-			break // end of input: Stata exits
+			return nil // end of input: Stata exits
 		}
 		line = strings.TrimRight(line, "\r\n")
 		// A Break pressed while Stata waited for this line does nothing.
 		brk.clear()
 		if s.consoleLine(line) {
-			break
+			return s.out.err
 		}
 		if s.out.err != nil {
-			fmt.Fprintf(stderr, "stata-standin: writing output: %v\n", s.out.err)
-			return 1
+			return s.out.err
 		}
 	}
-	return 0
 }
 
 // consoleLine runs one line typed at the console and reports whether it

@@ -54,6 +54,9 @@ func (d *dataset) varlist(names string) ([]*variable, *stataError) {
 	if len(fields) == 0 || (len(fields) == 1 && fields[0] == "_all") {
 		return d.vars, nil
 	}
+	if len(d.vars) == 0 {
+		return nil, errorf(111, "no variables defined")
+	}
 	var out []*variable
 	for _, f := range fields {
 		v, e := d.lookupVar(f)
@@ -63,16 +66,6 @@ func (d *dataset) varlist(names string) ([]*variable, *stataError) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// addVar appends a variable of n missing values.
-func (d *dataset) addVar(name string) *variable {
-	v := &variable{name: name, vals: make([]float64, d.n)}
-	for i := range v.vals {
-		v.vals[i] = missing
-	}
-	d.vars = append(d.vars, v)
-	return v
 }
 
 // keepObs keeps the observations for which keep is true.
@@ -95,6 +88,10 @@ func (d *dataset) keepObs(keep []bool) {
 	d.n = n
 }
 
+// maxObs bounds set obs, so that a typing error cannot exhaust memory (Stata
+// is bounded by memory and by its edition's limits).
+const maxObs = 10_000_000
+
 // setObs is `set obs N`: it adds observations (with missing values) up to N.
 func (s *session) setObs(args string) *stataError {
 	n, err := strconv.Atoi(strings.ReplaceAll(args, ",", ""))
@@ -102,6 +99,9 @@ func (s *session) setObs(args string) *stataError {
 		return errSyntax()
 	}
 	d := &s.data
+	if n > maxObs {
+		return errorf(901, "no room to add more observations\n    stata-standin keeps at most %s observations.", commas(maxObs))
+	}
 	if n < d.n {
 		return errorf(198, "observation number out of range\n    Observation number must be at least %s.", commas(d.n))
 	}
@@ -114,6 +114,17 @@ func (s *session) setObs(args string) *stataError {
 	d.n = n
 	d.changed = true
 	return nil
+}
+
+// breakPoint is where a command that loops over observations checks for
+// Break: every 4096 observations. Such commands store their results only at
+// the end (or undo what they stored), so that, as in Stata, a Break leaves
+// the data as they were before the command.
+func (s *session) breakPoint(i int) *stataError {
+	if i%4096 != 4095 {
+		return nil
+	}
+	return s.checkBreak()
 }
 
 // storageTypes are the storage types generate accepts before the new
@@ -156,6 +167,9 @@ func (s *session) generate(args string) *stataError {
 	vals := make([]float64, s.data.n)
 	nmiss := 0
 	for i := range vals {
+		if e := s.breakPoint(i); e != nil {
+			return e // nothing was stored: Break undoes the command
+		}
 		vals[i] = missing
 		ok, e := q.selects(s, i)
 		if e != nil {
@@ -210,20 +224,30 @@ func (s *session) replace(args string) *stataError {
 		return e
 	}
 	changes, toMissing := 0, 0
+	// Values are replaced in place, so that x[_n-1] sees the new value; the
+	// old ones are kept to undo the command on Break or error.
+	old := append([]float64(nil), v.vals...)
+	undo := func(e *stataError) *stataError {
+		copy(v.vals, old)
+		return e
+	}
 	for i := 0; i < s.data.n; i++ {
+		if e := s.breakPoint(i); e != nil {
+			return undo(e)
+		}
 		ok, e := q.selects(s, i)
 		if e != nil {
-			return e
+			return undo(e)
 		}
 		if !ok {
 			continue
 		}
 		x, e := ex(s.evalCtx(i))
 		if e != nil {
-			return e
+			return undo(e)
 		}
 		if x.isStr {
-			return errTypeMismatch()
+			return undo(errTypeMismatch())
 		}
 		if compareNumbers(x.n, v.vals[i]) != 0 {
 			changes++
@@ -282,6 +306,9 @@ func (s *session) dropKeep(args string, drop bool) *stataError {
 	keep := make([]bool, s.data.n)
 	deleted := 0
 	for i := range keep {
+		if e := s.breakPoint(i); e != nil {
+			return e
+		}
 		ok, e := q.selects(s, i)
 		if e != nil {
 			return e
@@ -345,7 +372,7 @@ func (s *session) describe(args string) *stataError {
 		from += " from " + d.source
 	}
 	s.print("\n" + from + "\n")
-	s.printf(" Observations:%14s                  %s\n", commas(d.n), d.label)
+	s.print(strings.TrimRight(fmt.Sprintf(" Observations:%14s                  %s", commas(d.n), d.label), " ") + "\n")
 	s.printf("    Variables:%14s\n", commas(len(d.vars)))
 	if _, short := findOption(q.opts, "short", 2); !short {
 		s.print(rule + "\nVariable      Storage   Display    Value\n    name         type    format    label      Variable label\n" + rule + "\n")
@@ -483,26 +510,27 @@ func (s *session) list(args string) *stataError {
 			widths[j] = max(widths[j], len(formatCell(v.vals[i], 9)))
 		}
 	}
-	inner := 1
+	inner := 2 + 3*(len(widths)-1)
 	for _, w := range widths {
-		inner += w + 2
+		inner += w
 	}
-	inner--
-	pad := strings.Repeat(" ", len(strconv.Itoa(s.data.n))+3)
+	numW := max(len(strconv.Itoa(s.data.n)), 3)
+	pad := strings.Repeat(" ", numW+2)
 	line := func(l, fill, r string) string { return pad + l + strings.Repeat(fill, inner) + r + "\n" }
+	row := func(cells func(j int) string) string {
+		parts := make([]string, len(widths))
+		for j, w := range widths {
+			parts[j] = fmt.Sprintf("%*s", w, cells(j))
+		}
+		return "| " + strings.Join(parts, "   ") + " |\n"
+	}
 	var b strings.Builder
 	b.WriteString("\n" + line("+", "-", "+"))
-	b.WriteString(pad + "|")
-	for j, v := range vars {
-		fmt.Fprintf(&b, " %*s ", widths[j], abbrevName(v.name, 12))
-	}
-	b.WriteString("|\n" + line("|", "-", "|"))
+	b.WriteString(pad + row(func(j int) string { return abbrevName(vars[j].name, 12) }))
+	b.WriteString(line("|", "-", "|"))
 	for _, i := range rows {
-		fmt.Fprintf(&b, "%*d. |", len(pad)-2, i+1)
-		for j, v := range vars {
-			fmt.Fprintf(&b, " %*s ", widths[j], formatCell(v.vals[i], 9))
-		}
-		b.WriteString("|\n")
+		fmt.Fprintf(&b, "%*d. ", numW, i+1)
+		b.WriteString(row(func(j int) string { return formatCell(vars[j].vals[i], 9) }))
 	}
 	b.WriteString(line("+", "-", "+"))
 	s.print(b.String())

@@ -343,11 +343,25 @@ func (p *exprParser) power() (expr, *stataError) {
 	l, e := p.not()
 	for e == nil && p.accept("^") {
 		var r expr
-		if r, e = p.negation(); e == nil {
+		if r, e = p.exponent(); e == nil {
 			l = binary("^", l, r)
 		}
 	}
 	return l, e
+}
+
+// exponent parses the right operand of ^: an operand with optional unary
+// minus (2^-1), but not a further ^, which applies to the result (left
+// associativity: 2^3^2 is 64).
+func (p *exprParser) exponent() (expr, *stataError) {
+	if p.accept("-") {
+		x, e := p.exponent()
+		if e != nil {
+			return nil, e
+		}
+		return binary("-", constant(num(0)), x), nil
+	}
+	return p.not()
 }
 
 // not parses !x and ~x.

@@ -54,14 +54,15 @@ func (o *output) Write(p []byte) (int, error) {
 // do-file, and _rc. One session lives as long as the process; batch mode
 // runs one do-file in it, console mode every command read.
 type session struct {
-	out     *output   // the log or stdout
-	w       io.Writer // where output goes now: out, or io.Discard under quietly or capture
-	brk     *breaker  // nil in batch mode: SIGINT then ends the process, as before
-	sleepFn func(time.Duration)
-	nobreak int // > 0 while a nobreak command runs
+	out     *output             // the log or stdout
+	w       io.Writer           // where output goes now: out, or io.Discard under quietly or capture
+	brk     *breaker            // nil in batch mode: SIGINT then ends the process, as before
+	sleepFn func(time.Duration) // tests: stands in for sleep's wait; nil waits for real
+	nobreak int                 // > 0 while a nobreak command runs
 
 	depth   int                 // do-files running
 	frames  []map[string]string // local macros: [0] the console's, then one per running do-file
+	globals map[string]string   // global macros
 	rc      int                 // _rc, set by capture
 	rres    map[string]value    // r(): results stored by the last r-class command
 	scalars map[string]value
@@ -79,6 +80,7 @@ func newSession(w io.Writer, brk *breaker) *session {
 		w:       o,
 		brk:     brk,
 		frames:  []map[string]string{{}},
+		globals: map[string]string{},
 		rres:    map[string]value{},
 		scalars: map[string]value{},
 		rng:     rand.New(rand.NewSource(123456789)),
@@ -111,12 +113,18 @@ func (s *session) runSource(src string, args []string) *stataError {
 	for i, a := range args {
 		locals[strconv.Itoa(i+1)] = a
 	}
-	s.depth++
 	s.frames = append(s.frames, locals)
-	defer func() {
-		s.depth--
-		s.frames = s.frames[:len(s.frames)-1]
-	}()
+	defer func() { s.frames = s.frames[:len(s.frames)-1] }()
+	return s.runStatements(src)
+}
+
+// runStatements runs the statements of src as runSource describes, in the
+// current local scope: runSource gives a do-file a scope of its own, while
+// include runs a file in its caller's, so that the locals the file defines
+// outlive it (Stata's [P] include).
+func (s *session) runStatements(src string) *stataError {
+	s.depth++
+	defer func() { s.depth-- }()
 	for _, st := range parse(src) {
 		// Stata checks for Break between the commands of a do-file.
 		if e := s.checkBreak(); e != nil {
@@ -163,13 +171,16 @@ func (s *session) stopDoFile(e *stataError) *stataError {
 }
 
 // execLine runs one command line: it expands the macros in it and runs the
-// result.
+// result; a line that expands to nothing does nothing.
 func (s *session) execLine(line string) *stataError {
 	cmd, e := s.expandMacros(line)
 	if e != nil {
 		return e
 	}
-	return s.command(strings.TrimSpace(cmd))
+	if cmd = strings.TrimSpace(cmd); cmd == "" {
+		return nil
+	}
+	return s.command(cmd)
 }
 
 // commandWord splits a command into its name (the leading letters, digits and
@@ -213,12 +224,21 @@ func (s *session) command(cmd string) *stataError {
 		return s.exitCmd(rest)
 	case word == "cd":
 		return s.changeDir(rest)
+	case word == "pwd":
+		if rest != "" {
+			return errSyntax()
+		}
+		return s.changeDir("")
 	case word == "do":
 		return s.doFile(rest, false)
 	case word == "run":
 		return s.doFile(rest, true)
+	case word == "include":
+		return s.includeFile(rest)
 	case isAbbrev(word, "local", 3):
 		return s.local(rest)
+	case isAbbrev(word, "global", 2):
+		return s.global(rest)
 	case isAbbrev(word, "scalar", 3):
 		return s.scalar(rest)
 	case word == "assert":

@@ -26,7 +26,7 @@
 // stored results, the current directory) lives for the whole process. SIGINT
 // is Stata's Break: the running command stops with --Break-- and r(1);. End of
 // input ends the process with status 0. Without -q, the banner is printed
-// first.
+// first. (In batch mode SIGINT simply ends the process, as it always did.)
 //
 // The log has the shape of a Stata text log: a banner (unless -q), the do
 // command echoed as ". do ...", each line of the do-file echoed after ". " (and
@@ -41,7 +41,9 @@
 // The language subset is the same in both modes (interp.go has the list of
 // commands; expr.go the expressions; dataset.go the data in memory; graph.go
 // the graphs; break.go the Break key). Any other command is "unrecognized
-// command: <word>" with r(199). The wording of messages follows Stata's
+// command: <word>" with r(199). Not implemented, among much else: blocks in
+// braces (quietly { ... }), loops (foreach, forvalues, while), the if command,
+// programs, string variables, estimation commands such as regress, #delimit. The wording of messages follows Stata's
 // manuals ([U] 8 and [P] error); recent Stata releases word a few of them
 // differently (for example "command <word> is unrecognized").
 package main

@@ -130,7 +130,7 @@ func (s *session) parseQualified(args string) (qualified, *stataError) {
 	ifAt, inAt := -1, -1
 	topLevel(main, func(i int) bool {
 		word := i == 0 || main[i-1] == ' ' || main[i-1] == '\t'
-		if word && len(main) >= i+3 && (main[i+2] == ' ' || main[i+2] == '\t') {
+		if word && len(main) >= i+3 && (main[i+2] == ' ' || main[i+2] == '\t' || main[i+2] == '(') {
 			switch main[i : i+2] {
 			case "if":
 				if ifAt < 0 {
