@@ -116,21 +116,21 @@ func counted(txt string) int {
 	return n
 }
 
-// TestStataSessionKeepsState runs calls in two MCP sessions: data, a scalar
-// and the current directory set by one call are there for the next call of
+// TestStataSessionKeepsState runs calls in two MCP sessions: data, a scalar,
+// a local and the current directory set by one call are there for the next call of
 // the same session, in the same Stata process, and not in the other
 // session's, which has a Stata of its own.
 func TestStataSessionKeepsState(t *testing.T) {
 	c := startStata(t, standin, "")
 	dir := t.TempDir()
 	a := sessionCalls(t, c.URL+"/mcp", false,
-		selection("clear\nset obs 7\ngenerate x = _n\nscalar answer = 42\ncd \""+dir+"\""),
-		selection("count\ndisplay \"answer is \" scalar(answer)\ncd"),
+		selection("clear\nset obs 7\ngenerate x = _n\nscalar answer = 42\nlocal who ana\ncd \""+dir+"\""),
+		selection("count\ndisplay \"answer is \" scalar(answer) \" from `who'\"\npwd"),
 		sessionStep{Tool: "stata_session", Args: map[string]any{"action": "list"}},
 	)
 	mustRun(t, "first call", a[0])
 	mustRun(t, "second call", a[1])
-	if n := counted(a[1].Text()); n != 7 || !strings.Contains(a[1].Text(), "answer is 42") ||
+	if n := counted(a[1].Text()); n != 7 || !strings.Contains(a[1].Text(), "answer is 42 from ana") ||
 		!strings.Contains(a[1].Text(), "\n"+dir+"\n") {
 		t.Fatalf("the second call does not see the first one's state (count %d):\n%s", n, a[1].Text())
 	}

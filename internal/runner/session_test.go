@@ -57,9 +57,9 @@ func TestSessionKeepsStateApart(t *testing.T) {
 	a, b := connect(t, url, nil), connect(t, url, nil)
 	dir := t.TempDir()
 
-	_, first := sel(t, a, "sysuse auto\nscalar k = 3\ncd \""+dir+"\"")
-	txt, second := sel(t, a, "count\ndisplay \"k=\" scalar(k)\ncd")
-	if countIn(txt) != "74" || !strings.Contains(txt, "\nk=3\n") || !strings.Contains(txt, "\n"+dir+"\n") {
+	_, first := sel(t, a, "sysuse auto\nscalar k = 3\nlocal who ana\nglobal where here\ncd \""+dir+"\"")
+	txt, second := sel(t, a, "count\ndisplay \"k=\" scalar(k) \" who=`who' where=$where\"\npwd")
+	if countIn(txt) != "74" || !strings.Contains(txt, "\nk=3 who=ana where=here\n") || !strings.Contains(txt, "\n"+dir+"\n") {
 		t.Errorf("the second call lacks the first one's state:\n%s", txt)
 	}
 	if strings.Contains(txt, "sysuse") {
