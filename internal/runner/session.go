@@ -61,14 +61,14 @@ const (
 type blockRun struct {
 	spec       blockSpec
 	log        *os.File
-	step       int       // commands of the target echoed so far
+	step       int       // the user's commands echoed so far
 	stepAt     time.Time // when the current command was echoed
 	command    string    // the command running now
 	lastOut    string    // the last line of output before it
 	lastOutNow string    // the last line of output of the running command
 	inTarget   bool      // the user's commands have begun
 	inComment  bool      // the last echo was a comment or a blank line
-	sawBreak   bool      // Stata printed --Break--
+	sawBreak   bool      // Stata printed --Break-- (Break in older versions)
 	beginSeen  bool      // the begin marker was read
 }
 
@@ -133,7 +133,7 @@ func (b *blockRun) message(elapsed time.Duration) string {
 // files of the graphs it drew. It interrupts Stata (SIGINT) when the block's
 // time runs out or ctx ends, and ends the session when Stata does not come
 // back to its prompt within breakGrace after that, or when closing is
-// closed. The outcome's ended field says the session is gone.
+// closed. The third result says the session is gone.
 func (s *session) run(ctx context.Context, spec blockSpec, prog *progress, closing <-chan struct{}, breakGrace, killGrace time.Duration) (outcome, []string, bool) {
 	start := time.Now()
 	o := outcome{status: statusOK, ran: true, pid: s.con.Pid(), started: start}
