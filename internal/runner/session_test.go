@@ -367,3 +367,26 @@ func TestParseErrorIsJSONRPC(t *testing.T) {
 		t.Errorf("%d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
 }
+
+// TestSessionEndsWhenMCPSessionExpires lets an MCP session expire (the
+// transport's SessionTimeout): its Stata session ends with it.
+func TestSessionEndsWhenMCPSessionExpires(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.SessionTimeout = 700 * time.Millisecond
+	r, url := serve(t, cfg, nil)
+	ended := make(chan string, 1)
+	r.sessions.hookEnd = func(_ *session, reason string) { ended <- reason }
+	cs := connect(t, url, nil)
+	sel(t, cs, "set obs 1")
+	select {
+	case reason := <-ended:
+		if !strings.Contains(reason, "MCP session was closed") {
+			t.Errorf("ended because %q", reason)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the Stata session outlived its expired MCP session")
+	}
+	if h := r.Health(); h.Sessions.Count != 0 {
+		t.Errorf("health: %+v", h.Sessions)
+	}
+}
