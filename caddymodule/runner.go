@@ -147,8 +147,10 @@ func (s *StataRunner) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		logger.Info("stata runner started", zap.String("stata", r.Stata()), zap.Int("workers", cfg.Workers),
-			zap.Int("sessions", cfg.Sessions), zap.String("work_dir", r.WorkDir()))
+		used := r.Config()
+		logger.Info("stata runner started", zap.String("stata", r.Stata()), zap.Int("workers", used.Workers),
+			zap.Int("sessions", used.Sessions), zap.Duration("session_idle", used.SessionIdle),
+			zap.String("work_dir", r.WorkDir()))
 		return pooledRunner{r}, nil
 	})
 	if err != nil {

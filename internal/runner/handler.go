@@ -304,6 +304,11 @@ func (r *Runner) Close() error {
 	return r.closeErr
 }
 
+// Config returns the Runner's configuration, with defaults filled in.
+func (r *Runner) Config() Config {
+	return r.cfg
+}
+
 // Stata returns the Stata executable the Runner runs, "" when none is
 // known; it does not check that it starts (Health does).
 func (r *Runner) Stata() string {
