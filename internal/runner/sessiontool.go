@@ -94,7 +94,7 @@ func (r *Runner) sessionTool(ctx context.Context, req *mcp.CallToolRequest, in S
 		}
 		b.WriteString("The Stata session of this MCP session was restarted: the new one is empty.\n")
 	}
-	info := r.sessionInfo(ctx, key)
+	info := r.sessionInfo(key)
 	info.Action = action
 	if !info.Running {
 		b.WriteString("No Stata session runs for this MCP session; the next stata_run_selection or stata_run_file starts one.\n")
@@ -116,7 +116,7 @@ func (r *Runner) sessionTool(ctx context.Context, req *mcp.CallToolRequest, in S
 
 // sessionInfo describes the Stata session of key; the size of its data only
 // when it is idle.
-func (r *Runner) sessionInfo(ctx context.Context, key string) SessionInfo {
+func (r *Runner) sessionInfo(key string) SessionInfo {
 	st := r.sessions.stats()
 	info := SessionInfo{Sessions: st.Count, MaxSessions: st.Max}
 	s := r.sessions.current(key)
@@ -131,13 +131,22 @@ func (r *Runner) sessionInfo(ctx context.Context, key string) SessionInfo {
 		return info
 	}
 	defer func() { <-s.sem }()
-	if s.isEnded() {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
 		info.Running = false
 		return info
 	}
-	s.mu.Lock()
+	// Busy while Stata answers, so that the idle timer leaves it alone;
+	// asking does not count as use.
+	s.busy = true
 	info.IdleSeconds = float64(int64(time.Since(s.lastUsed).Seconds()*10)) / 10
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.busy = false
+		s.mu.Unlock()
+	}()
 	if obs, vars, err := s.dataInMemory(); err == nil {
 		info.Observations, info.Variables = &obs, &vars
 	}
