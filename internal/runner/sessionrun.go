@@ -16,6 +16,9 @@ import (
 func (r *Runner) runInSession(ctx context.Context, key string, mcp waiter, spec blockSpec, tool string, prog *progress) (outcome, []string, error) {
 	began := time.Now()
 	for {
+		if r.sessions.current(key) == nil {
+			prog.reportStep(ctx, 0, began, spec.total, "starting a Stata session for this MCP session")
+		}
 		s, note, err := r.sessions.get(key, mcp)
 		switch {
 		case errors.Is(err, errSessionsFull):
