@@ -25,11 +25,16 @@ func init() {
 var runners = caddy.NewUsagePool()
 
 // StataRunner is the stata_runner handler: an MCP server (Streamable HTTP,
-// built on the official Go SDK) that runs Stata do-files in batch mode, with
-// the tools stata_run_file and stata_run_selection, progress from the Stata
-// log, a bounded pool of Stata processes, timeouts and cancellation. A GET
-// with `Accept: application/json` answers a health report. It ends the
-// handler chain.
+// built on the official Go SDK) that runs Stata do-files and code, with the
+// tools stata_run_file, stata_run_selection and stata_session. Each MCP
+// session gets a Stata session of its own (Stata in console mode), kept
+// between its calls so that data in memory carries over; a call with
+// `isolated: true` runs in a fresh batch process instead, from a bounded
+// pool. Calls report progress (the command running, and how many of the
+// do-file's commands have run), return the graphs they draw as PNG images,
+// and stop on timeouts and cancellation. A GET with `Accept:
+// application/json` answers a health report (503 when Stata cannot start).
+// It ends the handler chain.
 type StataRunner struct {
 	// Stata is the path of the Stata executable (stata-mp, stata-se or stata).
 	// Default: the first of those found on PATH or under /usr/local/stata* or
@@ -37,9 +42,28 @@ type StataRunner struct {
 	// every tool call answers with a tool error that says to set this.
 	Stata string `json:"stata,omitempty"`
 
-	// Workers is the number of Stata processes that may run at once; Stata
-	// licences are per seat. Default: `1`.
+	// Workers is the number of batch Stata processes (calls with
+	// `isolated: true`, and clients without an MCP session) that may run at
+	// once; Stata licences are per seat. Default: `1`.
 	Workers int `json:"workers,omitempty"`
+
+	// Sessions is the number of Stata sessions (one per MCP session, kept
+	// between its calls) that may run at once; a call that needs a new one
+	// over the limit gets a tool error saying so. Default: `4`.
+	Sessions int `json:"sessions,omitempty"`
+
+	// SessionIdle ends a Stata session that has run no call for this long;
+	// the next call of its MCP session starts a new one and says so. `0`
+	// keeps idle sessions until their MCP session ends. Default: `1h`.
+	SessionIdle *caddy.Duration `json:"session_idle,omitempty"`
+
+	// Graphs, when true, returns the graphs a call draws in its session as
+	// PNG image contents after the text (exported with graph export, then
+	// dropped). Default: `true`.
+	Graphs *bool `json:"graphs,omitempty"`
+
+	// MaxGraphs is the most graphs one call returns. Default: `8`.
+	MaxGraphs int `json:"max_graphs,omitempty"`
 
 	// Queue is the number of calls that may wait for a worker; a call over it
 	// is answered with a tool error. `0` lets no call wait. Default: `16`.
@@ -101,7 +125,16 @@ func (s *StataRunner) Provision(ctx caddy.Context) error {
 		KeepLogs:    time.Duration(s.KeepLogs),
 		AllowedDirs: s.AllowedDirs,
 		MaxOutput:   s.MaxOutput,
+		Sessions:    s.Sessions,
+		MaxGraphs:   s.MaxGraphs,
+		NoGraphs:    s.Graphs != nil && !*s.Graphs,
 		Logger:      logger,
+	}
+	if s.SessionIdle != nil {
+		cfg.SessionIdle = time.Duration(*s.SessionIdle)
+		if cfg.SessionIdle == 0 {
+			cfg.SessionIdle = -1 // the runner's way to say never
+		}
 	}
 	if s.Queue != nil {
 		cfg.Queue = *s.Queue
@@ -114,9 +147,10 @@ func (s *StataRunner) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		h := r.Health()
-		logger.Info("stata runner started", zap.String("stata", h.Stata), zap.Int("workers", h.Workers),
-			zap.String("work_dir", r.WorkDir()), zap.String("problem", h.Error))
+		used := r.Config()
+		logger.Info("stata runner started", zap.String("stata", r.Stata()), zap.Int("workers", used.Workers),
+			zap.Int("sessions", used.Sessions), zap.Duration("session_idle", used.SessionIdle),
+			zap.String("work_dir", r.WorkDir()))
 		return pooledRunner{r}, nil
 	})
 	if err != nil {
@@ -139,6 +173,12 @@ func (s *StataRunner) Validate() error {
 		return fmt.Errorf("stata_runner: max_output must be positive")
 	case s.KeepLogs < 0:
 		return fmt.Errorf("stata_runner: keep_logs must not be negative")
+	case s.Sessions < 0:
+		return fmt.Errorf("stata_runner: sessions must be positive")
+	case s.SessionIdle != nil && *s.SessionIdle < 0:
+		return fmt.Errorf("stata_runner: session_idle must not be negative")
+	case s.MaxGraphs < 0:
+		return fmt.Errorf("stata_runner: max_graphs must be positive")
 	}
 	for _, dir := range s.AllowedDirs {
 		if dir == "" {

@@ -33,6 +33,10 @@ func parseStataRunner(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, erro
 //	    keep_logs    <duration>
 //	    allowed_dirs <path...>
 //	    max_output   <size>
+//	    sessions     <n>
+//	    session_idle <duration>
+//	    graphs       on|off
+//	    max_graphs   <n>
 //	}
 //
 // Every subdirective is optional and may be given once; see the fields of
@@ -46,7 +50,8 @@ func (s *StataRunner) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		name := d.Val()
 		switch name {
-		case "stata", "work_dir", "workers", "queue", "timeout", "max_output", "keep_logs", "allowed_dirs":
+		case "stata", "work_dir", "workers", "queue", "timeout", "max_output", "keep_logs", "allowed_dirs",
+			"sessions", "session_idle", "graphs", "max_graphs":
 		default:
 			return d.Errf("unrecognized subdirective '%s'", name)
 		}
@@ -99,6 +104,32 @@ func (s *StataRunner) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			s.MaxOutput = size
+		case "sessions", "max_graphs":
+			n, err := strconv.Atoi(arg)
+			if err != nil || n <= 0 {
+				return d.Errf("%s: need a positive whole number, not '%s'", name, arg)
+			}
+			if name == "sessions" {
+				s.Sessions = n
+			} else {
+				s.MaxGraphs = n
+			}
+		case "session_idle":
+			dur, err := parseDuration(d, name, arg, true)
+			if err != nil {
+				return err
+			}
+			s.SessionIdle = &dur
+		case "graphs":
+			var on bool
+			switch arg {
+			case "on":
+				on = true
+			case "off":
+			default:
+				return d.Errf("graphs must be 'on' or 'off', not '%s'", arg)
+			}
+			s.Graphs = &on
 		}
 	}
 	return nil

@@ -111,6 +111,36 @@ func TestStataRunnerUnmarshalCaddyfile(t *testing.T) {
 			want: StataRunner{MaxOutput: 65536},
 		},
 		{
+			name: "sessions",
+			input: `stata_runner {
+	sessions 2
+	session_idle 15m
+}`,
+			want: StataRunner{Sessions: 2, SessionIdle: durp(15 * time.Minute)},
+		},
+		{
+			name: "session_idle 0 keeps idle sessions",
+			input: `stata_runner {
+	session_idle 0
+}`,
+			want: StataRunner{SessionIdle: durp(0)},
+		},
+		{
+			name: "graphs off",
+			input: `stata_runner {
+	graphs off
+}`,
+			want: StataRunner{Graphs: boolp(false)},
+		},
+		{
+			name: "graphs on with a limit",
+			input: `stata_runner {
+	graphs on
+	max_graphs 3
+}`,
+			want: StataRunner{Graphs: boolp(true), MaxGraphs: 3},
+		},
+		{
 			name: "everything",
 			input: `stata_runner {
 	stata /opt/stata/stata-se
@@ -175,6 +205,54 @@ func TestStataRunnerUnmarshalCaddyfileErrors(t *testing.T) {
 }`,
 			want: []string{"unrecognized subdirective", "'bogus'"},
 			line: "Testfile:3",
+		},
+		{
+			name: "sessions not a number",
+			input: `stata_runner {
+	sessions many
+}`,
+			want: []string{"sessions", "positive whole number", "'many'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "sessions zero",
+			input: `stata_runner {
+	sessions 0
+}`,
+			want: []string{"sessions", "positive whole number"},
+			line: "Testfile:2",
+		},
+		{
+			name: "max_graphs negative",
+			input: `stata_runner {
+	max_graphs -1
+}`,
+			want: []string{"max_graphs", "positive whole number"},
+			line: "Testfile:2",
+		},
+		{
+			name: "session_idle negative",
+			input: `stata_runner {
+	session_idle -5m
+}`,
+			want: []string{"session_idle", "must not be negative"},
+			line: "Testfile:2",
+		},
+		{
+			name: "graphs neither on nor off",
+			input: `stata_runner {
+	graphs yes
+}`,
+			want: []string{"graphs must be 'on' or 'off'", "'yes'"},
+			line: "Testfile:2",
+		},
+		{
+			name: "graphs without an argument",
+			input: `stata_runner {
+	graphs
+}`,
+			want: []string{"wrong argument count"},
+			line: "Testfile:2",
 		},
 		{
 			name: "unknown subdirective without arguments",
@@ -601,6 +679,9 @@ func TestStataRunnerValidateJSON(t *testing.T) {
 		{name: "negative max_output", json: `{"max_output":-1}`, want: "max_output"},
 		{name: "negative keep_logs", json: `{"keep_logs":"-1s"}`, want: "keep_logs"},
 		{name: "empty allowed dir", json: `{"allowed_dirs":["/a",""]}`, want: "allowed_dirs"},
+		{name: "negative sessions", json: `{"sessions":-1}`, want: "sessions"},
+		{name: "negative session_idle", json: `{"session_idle":"-1s"}`, want: "session_idle"},
+		{name: "negative max_graphs", json: `{"max_graphs":-2}`, want: "max_graphs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

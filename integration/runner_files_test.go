@@ -99,7 +99,9 @@ func itoa(n int64) string {
 // written beside it (the test runs as root, which could write there anyway,
 // so the directory's listing is compared); 100 selection calls leave
 // work_dir as it was; and with keep_logs the log named in the result is
-// there to open.
+// there to open. The first two make isolated (batch) runs: a Stata session
+// keeps a directory of its own in work_dir while it lives (see
+// TestStataSessionLeavesNoFiles).
 func TestStataRunnerLeavesNoFiles(t *testing.T) {
 	t.Run("read-only directory", func(t *testing.T) {
 		t.Parallel()
@@ -119,7 +121,7 @@ func TestStataRunnerLeavesNoFiles(t *testing.T) {
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
 		before, workBefore := listing(t, dir, true), listing(t, workDir, false)
 		cs := runnerSession(t, c.URL+"/mcp")
-		txt, isErr, out := runnerCall(t, cs, "stata_run_file", map[string]any{"file_path": doFile})
+		txt, isErr, out := runnerCall(t, cs, "stata_run_file", map[string]any{"file_path": doFile, "isolated": true})
 		if isErr || out.Status != "ok" || !strings.Contains(txt, "\nread only\n") {
 			t.Fatalf("run: isError=%v %+v\n%s", isErr, out, txt)
 		}
@@ -144,7 +146,7 @@ func TestStataRunnerLeavesNoFiles(t *testing.T) {
 		before := listing(t, workDir, false)
 		cs := runnerSession(t, c.URL+"/mcp")
 		for i := range 100 {
-			txt, isErr, out := runnerCall(t, cs, "stata_run_selection", map[string]any{"code": "display \"call\" " + itoa(int64(i))})
+			txt, isErr, out := runnerCall(t, cs, "stata_run_selection", map[string]any{"code": "display \"call\" " + itoa(int64(i)), "isolated": true})
 			if isErr || !strings.Contains(txt, "\ncall"+itoa(int64(i))+"\n") || !out.LogRemoved {
 				t.Fatalf("call %d: isError=%v %+v\n%s", i, isErr, out, txt)
 			}

@@ -159,14 +159,16 @@ func waitGone(t *testing.T, pids []int) {
 
 // TestStataTimeoutAndCancelStopEverything checks that a run past its
 // timeout, and a run whose client cancels it, leave no process behind, even
-// one that ignores SIGTERM, and that the timed-out result says so.
+// one that ignores SIGTERM, and that the timed-out result says so. The runs
+// are isolated (batch) runs: a call in a session interrupts Stata and keeps
+// it (see runner_session_test.go).
 func TestStataTimeoutAndCancelStopEverything(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		t.Parallel()
 		wrapper, pids := pidWrapper(t)
 		c := startStata(t, wrapper, "")
 		doFile := writeDo(t, "long.do", "display \"started\"\nsleep 60000\n")
-		o := goCall(t, c.URL+"/mcp", "stata_run_file", map[string]any{"file_path": doFile, "timeout": 2})
+		o := goCall(t, c.URL+"/mcp", "stata_run_file", map[string]any{"file_path": doFile, "timeout": 2, "isolated": true})
 		if !o.OK || !o.IsError || !strings.Contains(o.Text, "Timed out") || !strings.Contains(o.Text, "started") {
 			t.Fatalf("timeout: ok=%v isError=%v %s\n%s", o.OK, o.IsError, o.Err, o.Text)
 		}
@@ -181,7 +183,7 @@ func TestStataTimeoutAndCancelStopEverything(t *testing.T) {
 		wrapper, pids := pidWrapper(t)
 		c := startStata(t, wrapper, "")
 		doFile := writeDo(t, "long.do", "display \"started\"\nsleep 60000\n")
-		o := tsCall(t, c.URL+"/mcp", "stata_run_file", map[string]any{"file_path": doFile},
+		o := tsCall(t, c.URL+"/mcp", "stata_run_file", map[string]any{"file_path": doFile, "isolated": true},
 			map[string]any{"abortAfterMs": 3000})
 		if o.OK || !strings.Contains(o.Err, "aborted") {
 			t.Fatalf("cancel: ok=%v %s", o.OK, o.Err)
@@ -194,12 +196,13 @@ func TestStataTimeoutAndCancelStopEverything(t *testing.T) {
 	})
 }
 
-// TestStataWorkersAndQueue checks that with one worker three calls at once
-// run one after another, the waiting ones told their place, and that with a
-// queue of one the third call is refused with a tool error.
+// TestStataWorkersAndQueue checks that with one worker three isolated calls
+// at once run one after another, the waiting ones told their place, and that
+// with a queue of one the third call is refused with a tool error. (Calls in
+// the one session of the client would run one after another anyway.)
 func TestStataWorkersAndQueue(t *testing.T) {
 	doFile := writeDo(t, "short.do", "display \"working\"\nsleep 1500\n")
-	args := map[string]any{"file_path": doFile}
+	args := map[string]any{"file_path": doFile, "isolated": true}
 	three := map[string]any{"calls": 3}
 	t.Run("queued in turn", func(t *testing.T) {
 		t.Parallel()

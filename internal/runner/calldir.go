@@ -71,9 +71,12 @@ func (r *Runner) sweep() {
 	}
 }
 
-// callDirPid returns the pid in the name of a call directory.
+// callDirPid returns the pid in the name of a call or session directory.
 func callDirPid(name string) (int, bool) {
 	rest, ok := strings.CutPrefix(name, callDirPrefix)
+	if !ok {
+		rest, ok = strings.CutPrefix(name, sessionDirPrefix)
+	}
 	if !ok {
 		return 0, false
 	}
@@ -164,11 +167,38 @@ func checkStataQuotable(what, path string) error {
 // writeWrapper writes the do-file Stata is given in the call's directory:
 // it changes to the working directory, then runs the do-file, so that the
 // do-file's relative paths are relative to dir while Stata writes its log in
-// the call's directory.
+// the call's directory. With dir "" it stays in Stata's current directory.
 func writeWrapper(callDir, dir, doFile string) error {
-	src := fmt.Sprintf("cd \"%s\"\ndo \"%s\"\n", dir, doFile)
+	src := fmt.Sprintf("do \"%s\"\n", doFile)
+	if dir != "" {
+		src = fmt.Sprintf("cd \"%s\"\n", dir) + src
+	}
 	if err := os.WriteFile(filepath.Join(callDir, wrapperName), []byte(src), 0o600); err != nil {
 		return fmt.Errorf("writing the wrapper do-file: %w", err)
 	}
 	return nil
+}
+
+// writeSessionWrapper writes the wrapper a session includes for a call:
+// `cd` to dir unless dir is "", then the code itself, or `do` of doFile when
+// code is "". It returns the wrapper's path and the echo line after which
+// the user's commands come ("" when they come first).
+func writeSessionWrapper(callDir, dir, doFile, code string) (string, string, error) {
+	var src strings.Builder
+	start := ""
+	if dir != "" {
+		fmt.Fprintf(&src, "cd \"%s\"\n", dir)
+		start = fmt.Sprintf(". cd \"%s\"", dir)
+	}
+	if code != "" {
+		src.WriteString(code)
+	} else {
+		fmt.Fprintf(&src, "do \"%s\"\n", doFile)
+		start = fmt.Sprintf(". do \"%s\"", doFile)
+	}
+	path := filepath.Join(callDir, wrapperName)
+	if err := os.WriteFile(path, []byte(src.String()), 0o600); err != nil {
+		return "", "", fmt.Errorf("writing the wrapper do-file: %w", err)
+	}
+	return path, start, nil
 }

@@ -31,7 +31,7 @@ func TestKeepLogs(t *testing.T) {
 	cfg.KeepLogs = 500 * time.Millisecond
 	_, url := serve(t, cfg, nil)
 	cs := connect(t, url, nil)
-	res := call(t, context.Background(), cs, toolRunSelection, map[string]any{"code": "display \"kept\""}, "")
+	res := call(t, context.Background(), cs, toolRunSelection, map[string]any{"isolated": true, "code": "display \"kept\""}, "")
 	out := resultOf(t, res.StructuredContent)
 	if res.IsError || out.LogRemoved || out.LogKeptUntil == "" || !strings.Contains(text(res), "(kept until ") {
 		t.Fatalf("result %+v:\n%s", out, text(res))

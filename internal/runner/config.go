@@ -28,13 +28,20 @@ const (
 	DefaultKillGrace = 3 * time.Second
 	// DefaultSessionTimeout is the default of Config.SessionTimeout.
 	DefaultSessionTimeout = time.Hour
+	// DefaultSessions is the default of Config.Sessions.
+	DefaultSessions = 4
+	// DefaultSessionIdle is the default of Config.SessionIdle.
+	DefaultSessionIdle = time.Hour
+	// DefaultMaxGraphs is the default of Config.MaxGraphs.
+	DefaultMaxGraphs = 8
 )
 
 // Config configures a Runner. The zero value is usable: every field has a
 // default, and Stata is looked for with Detect.
 type Config struct {
-	// Stata is the path of the Stata executable, run as
-	// `<stata> -b do <file>`; a bare name is looked up on PATH. When empty,
+	// Stata is the path of the Stata executable, run as `<stata> -q` (console
+	// mode) for sessions and `<stata> -b do <file>` for isolated runs; a bare
+	// name is looked up on PATH. When empty,
 	// New uses the first of stata-mp, stata-se and stata found on PATH or
 	// under /usr/local/stata* or /Applications/Stata* (see Detect), and a call
 	// looks again if nothing was found then. When no Stata is found, the
@@ -42,9 +49,32 @@ type Config struct {
 	// that says how to set this option. Default: `""`.
 	Stata string
 
-	// Workers is the number of Stata processes that may run at once.
-	// Default: `1`.
+	// Workers is the number of batch Stata processes (the runs of calls
+	// with `isolated: true`, and of clients without an MCP session) that
+	// may run at once. Default: `1`.
 	Workers int
+
+	// Sessions is the number of Stata sessions that may run at once. A
+	// session is Stata in console mode (`<stata> -q`), started by the first
+	// call of an MCP session and kept for its later calls, so that data in
+	// memory and other state carry over; a call that needs a new session
+	// over this limit gets a tool error saying so. Default: `4`.
+	Sessions int
+
+	// SessionIdle ends a Stata session that has run no call for this long;
+	// the MCP session's next call starts a new one and says so. A negative
+	// value keeps idle sessions until their MCP session ends.
+	// Default: `1h`.
+	SessionIdle time.Duration
+
+	// NoGraphs turns off the export of graphs: by default, after each call
+	// in a session, the graphs in Stata's memory are exported as PNG and
+	// returned as image contents of the result, then dropped.
+	// Default: `false`.
+	NoGraphs bool
+
+	// MaxGraphs is the most graphs a call returns. Default: `8`.
+	MaxGraphs int
 
 	// Queue is the number of calls that may wait for a free worker; a call
 	// over it is answered at once with a tool error. A negative value lets no
@@ -60,9 +90,11 @@ type Config struct {
 	// WorkDir is the directory where the Runner keeps the files of its calls:
 	// each call gets a directory of its own in it, named call-<pid>-…,
 	// holding the do-file of stata_run_selection, the wrapper do-file Stata
-	// is given and the log Stata writes. A call's directory is removed once
-	// its result is ready (or KeepLogs later), and a new Runner removes the
-	// call directories that a process no longer running left behind. Its
+	// is given and the call's log; and each Stata session gets one, named
+	// session-<pid>-…, as its starting directory, removed when it ends. A
+	// call's directory is removed once its result is ready (or KeepLogs
+	// later), and a new Runner removes the call and session directories that
+	// a process no longer running left behind. Its
 	// path may contain only letters, digits and `/._+-@`, because Stata's
 	// batch mode splits its command line at spaces. It is created if missing.
 	// When empty, a directory named caddy-stata-<uid> in the system's
@@ -147,6 +179,18 @@ func (c Config) withDefaults() Config {
 		c.SessionTimeout = DefaultSessionTimeout
 	case c.SessionTimeout < 0:
 		c.SessionTimeout = 0
+	}
+	if c.Sessions <= 0 {
+		c.Sessions = DefaultSessions
+	}
+	switch {
+	case c.SessionIdle == 0:
+		c.SessionIdle = DefaultSessionIdle
+	case c.SessionIdle < 0:
+		c.SessionIdle = 0
+	}
+	if c.MaxGraphs <= 0 {
+		c.MaxGraphs = DefaultMaxGraphs
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

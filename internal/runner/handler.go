@@ -1,9 +1,11 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/zap"
 )
@@ -37,13 +40,15 @@ import (
 // the upstream's Host (header_up Host {upstream_hostport}), or the Config
 // should set DisableLocalhostProtection.
 type Runner struct {
-	cfg     Config
-	log     *zap.Logger
-	pool    *pool
-	server  *mcp.Server
-	handler http.Handler
-	workDir string
-	allowed []string // AllowedDirs, resolved; empty: any
+	cfg      Config
+	log      *zap.Logger
+	pool     *pool
+	sessions *sessions
+	check    startCheck
+	server   *mcp.Server
+	handler  http.Handler
+	workDir  string
+	allowed  []string // AllowedDirs, resolved; empty: any
 
 	mu       sync.Mutex
 	stata    string // "" while no Stata is known
@@ -54,6 +59,7 @@ type Runner struct {
 	once     sync.Once
 	closeErr error
 
+	breakGrace  time.Duration      // how long Stata has to answer a Break in a session
 	hookRunDone func(job, outcome) // for tests: called as each run ends
 }
 
@@ -69,6 +75,8 @@ func New(cfg Config) (*Runner, error) {
 		log:     cfg.Logger,
 		pool:    newPool(cfg.Workers, cfg.Queue),
 		closing: make(chan struct{}),
+
+		breakGrace: defaultBreakGrace,
 	}
 	var err error
 	if r.workDir, err = prepareWorkDir(cfg.WorkDir); err != nil {
@@ -78,6 +86,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	r.sweep()
+	r.sessions = newSessions(cfg.Sessions, cfg.SessionIdle, r.workDir, cfg.KillGrace, r.log, r.stataPath, r.recordStart)
 	r.stata = resolveStata(cfg.Stata)
 	if r.stata == "" {
 		r.log.Warn("stata not found; tool calls will fail until it is installed or configured",
@@ -89,12 +98,14 @@ func New(cfg Config) (*Runner, error) {
 		Title:   "Stata runner",
 		Version: version(),
 	}, &mcp.ServerOptions{
-		Instructions: "Runs Stata do-files and Stata code in batch mode on this server. " +
-			"Paths are paths on the server. Pass a progressToken to follow long runs.",
+		Instructions: "Runs Stata do-files and Stata code on this server, in a Stata session of this MCP session's own: " +
+			"data loaded by one call is there for the next. Paths are paths on the server. " +
+			"Pass a progressToken to follow long runs.",
 		Capabilities: &mcp.ServerCapabilities{}, // tools only: no logging capability
 	})
 	r.server.AddReceivingMiddleware(offerOnlyAdvertised)
 	r.addTools(r.server)
+	r.addSessionTool(r.server)
 	r.handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return r.server },
 		&mcp.StreamableHTTPOptions{
 			SessionTimeout:               cfg.SessionTimeout,
@@ -106,18 +117,29 @@ func New(cfg Config) (*Runner, error) {
 
 // ServeHTTP answers a GET that asks for application/json (and not for
 // text/event-stream, as an MCP client's GET does) with the Runner's Health as
-// JSON, and passes every other request to the MCP transport.
+// JSON: status 200 when a run can start, 503 when not. It answers a POST of
+// JSON that does not parse with a JSON-RPC parse error, and passes every
+// other request to the MCP transport.
 func (r *Runner) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if (req.Method == http.MethodGet || req.Method == http.MethodHead) && isHealthRequest(req) {
+		h := r.Health()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		code := http.StatusOK
+		if h.Status != "ok" {
+			code = http.StatusServiceUnavailable
+		}
+		w.WriteHeader(code)
 		if req.Method == http.MethodHead {
 			return
 		}
-		_ = json.NewEncoder(w).Encode(r.Health())
+		_ = json.NewEncoder(w).Encode(h)
 		return
 	}
 	if req.Method == http.MethodPost {
+		if !r.checkBody(w, req) {
+			return
+		}
 		r.mu.Lock()
 		counted := !r.closed
 		if counted {
@@ -129,6 +151,45 @@ func (r *Runner) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	r.handler.ServeHTTP(w, req)
+}
+
+// checkBody reads the body of a POST of JSON and answers it with a JSON-RPC
+// error when it is too large (413) or does not parse (400, -32700), rather
+// than the SDK's plain-text answer, which echoes the parser's message. It
+// returns false when it answered; otherwise req.Body reads the same bytes
+// again. A POST of another content type is left to the transport (415).
+func (r *Runner) checkBody(w http.ResponseWriter, req *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if mt != "application/json" || req.Body == nil {
+		return true
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, mcp.DefaultMaxRequestBodyBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeJSONRPCError(w, http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidRequest,
+			fmt.Sprintf("request body exceeds %d bytes", mbe.Limit))
+		return false
+	case err != nil:
+		writeJSONRPCError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "parse error: the request body could not be read")
+		return false
+	case !json.Valid(body):
+		writeJSONRPCError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "parse error: the request body is not valid JSON")
+		return false
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	return true
+}
+
+// writeJSONRPCError answers with a JSON-RPC error response whose id is null.
+func writeJSONRPCError(w http.ResponseWriter, status int, code int64, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      nil,
+		"error":   map[string]any{"code": code, "message": msg},
+	})
 }
 
 // isHealthRequest reports whether req's Accept header lists application/json
@@ -154,32 +215,45 @@ func isHealthRequest(req *http.Request) bool {
 
 // Health is the Runner's state as the health GET reports it.
 type Health struct {
-	// Status is "ok" while the Runner serves, "closed" after Close.
+	// Status is "ok" when a run can start, "error" when it cannot (Error
+	// says why) and "closed" after Close.
 	Status string `json:"status"`
 	// Stata is the Stata executable in use; "" when none was found.
 	Stata string `json:"stata"`
-	// Workers is how many Stata processes may run at once.
+	// Workers is how many batch Stata processes (isolated runs) may run at
+	// once.
 	Workers int `json:"workers"`
-	// Busy is how many Stata processes run now.
+	// Busy is how many batch Stata processes run now.
 	Busy int `json:"busy"`
 	// Queued is how many calls wait for a worker.
 	Queued int `json:"queued"`
-	// Error says what is wrong, when Stata was not found.
+	// Sessions describes the live Stata sessions.
+	Sessions sessionStats `json:"sessions"`
+	// Error says what is wrong, when Status is "error".
 	Error string `json:"error,omitempty"`
 }
 
-// Health returns the Runner's current state.
+// Health returns the Runner's current state. When no session has started
+// lately, it checks that Stata starts (see checkStart).
 func (r *Runner) Health() Health {
 	busy, queued := r.pool.Stats()
-	h := Health{Status: "ok", Stata: r.stataPath(), Workers: r.cfg.Workers, Busy: busy, Queued: queued}
-	if h.Stata == "" {
-		h.Error = r.notFoundMessage()
-	}
+	h := Health{Status: "ok", Stata: r.stataPath(), Workers: r.cfg.Workers, Busy: busy, Queued: queued,
+		Sessions: r.sessions.stats()}
 	r.mu.Lock()
-	if r.closed {
-		h.Status = "closed"
-	}
+	closed := r.closed
 	r.mu.Unlock()
+	switch {
+	case closed:
+		h.Status = "closed"
+	case h.Stata == "":
+		h.Status, h.Error = "error", r.notFoundMessage()
+	case !isExecutable(h.Stata):
+		h.Status, h.Error = "error", fmt.Sprintf("the Stata executable %s is gone or not executable", h.Stata)
+	default:
+		if err := r.checkStart(h.Sessions.Count > 0); err != nil {
+			h.Status, h.Error = "error", err.Error()
+		}
+	}
 	return h
 }
 
@@ -188,7 +262,8 @@ func (r *Runner) Health() Health {
 const answerTimeout = 5 * time.Second
 
 // Close stops every run (SIGTERM to its process group, SIGKILL after the
-// Config's KillGrace) and makes later calls fail with a tool error. The calls
+// Config's KillGrace), ends every Stata session and makes later calls fail
+// with a tool error. The calls
 // it stopped answer with what happened and the log so far; once those answers
 // are written (or after a few seconds), Close closes every MCP session, and
 // their clients must start new ones. It returns when every Stata process the
@@ -203,6 +278,7 @@ func (r *Runner) Close() error {
 		r.mu.Unlock()
 		r.pool.Close()
 		r.runs.Wait()
+		r.sessions.close()
 
 		// The POSTs still in flight carry the stopped calls' answers; the SDK
 		// drops an answer whose session closes before it is written.
@@ -223,8 +299,20 @@ func (r *Runner) Close() error {
 			errs = append(errs, ss.Close())
 		}
 		r.closeErr = errors.Join(errs...)
+		r.sessions.waitWatchers()
 	})
 	return r.closeErr
+}
+
+// Config returns the Runner's configuration, with defaults filled in.
+func (r *Runner) Config() Config {
+	return r.cfg
+}
+
+// Stata returns the Stata executable the Runner runs, "" when none is
+// known; it does not check that it starts (Health does).
+func (r *Runner) Stata() string {
+	return r.stataPath()
 }
 
 // WorkDir returns the directory where the Runner keeps its calls' files.

@@ -21,7 +21,7 @@ func TestRunFileSuccess(t *testing.T) {
 	dir := t.TempDir()
 	doFile := writeDo(t, dir, "hello.do", "display \"hello from stata\"\n")
 
-	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"file_path": doFile}, "")
+	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile}, "")
 	txt := text(res)
 	if res.IsError {
 		t.Fatalf("IsError; text:\n%s", txt)
@@ -100,6 +100,7 @@ func TestRunSelectionSuccess(t *testing.T) {
 	res := call(t, context.Background(), cs, toolRunSelection, map[string]any{
 		"code":        "* a comment\ndisplay \"sel\" 42",
 		"working_dir": wd,
+		"isolated":    true,
 	}, "")
 	txt := text(res)
 	if res.IsError {
@@ -127,7 +128,7 @@ func TestProgressCarriesLogLines(t *testing.T) {
 	doFile := writeDo(t, t.TempDir(), "steps.do",
 		"display \"step one\"\nsleep 400\ndisplay \"step two\"\nsleep 400\n")
 
-	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"file_path": doFile}, "tok")
+	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile}, "tok")
 	if res.IsError {
 		t.Fatalf("IsError:\n%s", text(res))
 	}
@@ -156,7 +157,7 @@ func TestStataErrorIsToolError(t *testing.T) {
 	cs := connect(t, url, nil)
 	doFile := writeDo(t, t.TempDir(), "bad.do", "display \"before\"\nerror 198\ndisplay \"after\"\n")
 
-	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"file_path": doFile}, "")
+	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile}, "")
 	txt := text(res)
 	if !res.IsError {
 		t.Fatalf("not IsError:\n%s", txt)
@@ -215,7 +216,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	doFile := writeDo(t, t.TempDir(), "long.do", "display \"started\"\nsleep 60000\ndisplay \"never\"\n")
 
 	begin := time.Now()
-	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"file_path": doFile, "timeout": 0.5}, "")
+	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile, "timeout": 0.5}, "")
 	txt := text(res)
 	if !res.IsError {
 		t.Fatalf("not IsError:\n%s", txt)
@@ -250,7 +251,7 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 	sleeping := pl.waitFor("c", ". sleep 60000")
 	errc := make(chan error, 1)
 	go func() {
-		_, err := callErr(ctx, cs, toolRunFile, map[string]any{"file_path": doFile}, "c")
+		_, err := callErr(ctx, cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile}, "c")
 		errc <- err
 	}()
 	select {
@@ -293,7 +294,7 @@ func TestCloseStopsRunsAndAnswers(t *testing.T) {
 	sleeping := pl.waitFor("c", ". sleep 60000")
 	resc := make(chan *mcp.CallToolResult, 1)
 	go func() {
-		res, err := callErr(context.Background(), cs, toolRunFile, map[string]any{"file_path": doFile}, "c")
+		res, err := callErr(context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile}, "c")
 		if err != nil {
 			t.Errorf("CallTool: %v", err)
 		}
@@ -343,7 +344,7 @@ func TestWorkersRunOneAfterAnother(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := callErr(context.Background(), cs, toolRunFile, map[string]any{"file_path": files[tok]}, tok)
+			res, err := callErr(context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": files[tok]}, tok)
 			if err != nil {
 				t.Errorf("%s: %v", tok, err)
 				return
@@ -400,17 +401,17 @@ func TestQueueFullIsToolError(t *testing.T) {
 
 	errs := make(chan error, 2)
 	go func() {
-		_, err := callErr(ctx, cs, toolRunFile, map[string]any{"file_path": doFile}, "a")
+		_, err := callErr(ctx, cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile}, "a")
 		errs <- err
 	}()
 	<-pl.waitFor("a", "started: ")
 	go func() {
-		_, err := callErr(ctx, cs, toolRunSelection, map[string]any{"code": "display 1"}, "b")
+		_, err := callErr(ctx, cs, toolRunSelection, map[string]any{"isolated": true, "code": "display 1"}, "b")
 		errs <- err
 	}()
 	<-pl.waitFor("b", "queued: 0 calls ahead")
 
-	res := call(t, context.Background(), cs, toolRunSelection, map[string]any{"code": "display 1"}, "")
+	res := call(t, context.Background(), cs, toolRunSelection, map[string]any{"isolated": true, "code": "display 1"}, "")
 	if !res.IsError || !strings.Contains(text(res), "queue is full") {
 		t.Errorf("third call: IsError=%v, text %q; want a queue-full tool error", res.IsError, text(res))
 	}
@@ -494,7 +495,7 @@ func TestPathWithSpacesRuns(t *testing.T) {
 	}
 	doFile := writeDo(t, dir, "first analysis.do", "display \"copied\"\n")
 
-	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"file_path": doFile, "working_dir": wd}, "")
+	res := call(t, context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile, "working_dir": wd}, "")
 	txt := text(res)
 	if res.IsError || !strings.Contains(txt, "\ncopied\n") {
 		t.Fatalf("IsError=%v:\n%s", res.IsError, txt)
@@ -545,14 +546,14 @@ func TestSameLogTwiceAtOnce(t *testing.T) {
 
 	firstc := make(chan *mcp.CallToolResult, 1)
 	go func() {
-		res, err := callErr(context.Background(), cs, toolRunFile, map[string]any{"file_path": doFile}, "first")
+		res, err := callErr(context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile}, "first")
 		if err != nil {
 			t.Errorf("first: %v", err)
 		}
 		firstc <- res
 	}()
 	<-pl.waitFor("first", "started: ")
-	second := call(t, context.Background(), cs, toolRunFile, map[string]any{"file_path": doFile}, "")
+	second := call(t, context.Background(), cs, toolRunFile, map[string]any{"isolated": true, "file_path": doFile}, "")
 	first := <-firstc
 	if first == nil || first.IsError || second.IsError {
 		t.Fatalf("a run failed")

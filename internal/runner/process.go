@@ -32,9 +32,16 @@ func startProcess(name string, args []string, dir string, out *os.File) (*proces
 	cmd.Dir = dir
 	cmd.Stdout = out // an *os.File: no copying goroutine for Wait to wait on
 	cmd.Stderr = out
+	return startCmd(cmd)
+}
+
+// startCmd starts cmd (whose Stdout and Stderr, if set, must be *os.File
+// values, so that reaping waits for no copying goroutine) in a new process
+// group, and reaps it as startProcess does.
+func startCmd(cmd *exec.Cmd) (*process, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	p := &process{cmd: cmd, pgid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() {

@@ -59,3 +59,29 @@ func queuedMessage(ahead, busy, workers int) string {
 	}
 	return fmt.Sprintf("queued: %d %s ahead (%d of %d Stata workers busy)", ahead, calls, busy, workers)
 }
+
+// reportStep sends a notification for a run at command step of total (total
+// 0: unknown): the value is the number of commands finished, step-1, plus a
+// fraction below 1 that grows with the time spent since the step began, so
+// that two reports at the same command still increase and the value stays
+// below total until the run ends. A value that would not exceed the last is
+// raised just above it. When Stata echoes more commands than were counted
+// (nested do-files, loops), total grows with step.
+func (p *progress) reportStep(ctx context.Context, step int, since time.Time, total int, msg string) {
+	if p == nil || p.token == nil || p.notify == nil {
+		return
+	}
+	t := time.Since(since).Seconds()
+	v := float64(max(step-1, 0)) + math.Floor(t/(t+10)*1000)/1000
+	if v <= p.last {
+		v = p.last + 0.001
+	}
+	p.last = v
+	params := &mcp.ProgressNotificationParams{ProgressToken: p.token, Progress: v, Message: msg}
+	if total > 0 {
+		params.Total = math.Max(float64(total), math.Ceil(v))
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	_ = p.notify(ctx, params)
+}

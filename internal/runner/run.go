@@ -50,6 +50,8 @@ type outcome struct {
 	log      logText       // the log (so far), if any
 	logErr   error         // why the log could not be read
 	output   string        // Stata's stdout and stderr, if it wrote any
+	isolated bool          // a batch run, not a call in a session
+	note     string        // for a call in a session: why the session is new
 }
 
 // execute runs a job: it waits for a worker, starts Stata, reports progress

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/zap"
 )
 
 // The tools, named and shaped as stata-mcp's.
@@ -29,6 +30,12 @@ type RunFileArgs struct {
 	Timeout float64 `json:"timeout,omitempty" jsonschema:"time limit of the run in seconds; at most the server's limit, which is also the default"`
 	// WorkingDir is the current directory of the do-file.
 	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory the do-file runs in, which its relative paths are relative to; default: the do-file's own directory"`
+	// Isolated runs the do-file in a fresh batch process instead of the
+	// caller's Stata session.
+	Isolated bool `json:"isolated,omitempty" jsonschema:"run in a fresh Stata batch process instead of this MCP session's Stata session, whose data and state it then neither sees nor changes"`
+	// SessionID is stata-mcp's name of a session; there is one Stata
+	// session per MCP session here, so it is accepted and not needed.
+	SessionID string `json:"session_id,omitempty" jsonschema:"accepted for stata-mcp's clients; each MCP session has its own Stata session, which every call of it uses"`
 }
 
 // RunSelectionArgs are the arguments of stata_run_selection.
@@ -41,7 +48,13 @@ type RunSelectionArgs struct {
 	// Timeout is the run's limit in seconds; 0 means the server's limit.
 	Timeout float64 `json:"timeout,omitempty" jsonschema:"time limit of the run in seconds; at most the server's limit, which is also the default"`
 	// WorkingDir is the current directory of the code.
-	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory the code runs in, which its relative paths are relative to; default: a scratch directory of the call, removed with its files after the call"`
+	WorkingDir string `json:"working_dir,omitempty" jsonschema:"directory the code runs in (cd), which its relative paths are relative to; default: the session's current directory, or in an isolated run a scratch directory removed after the call"`
+	// Isolated runs the code in a fresh batch process instead of the
+	// caller's Stata session.
+	Isolated bool `json:"isolated,omitempty" jsonschema:"run in a fresh Stata batch process instead of this MCP session's Stata session, whose data and state it then neither sees nor changes"`
+	// SessionID is stata-mcp's name of a session, accepted as in
+	// RunFileArgs.
+	SessionID string `json:"session_id,omitempty" jsonschema:"accepted for stata-mcp's clients; each MCP session has its own Stata session, which every call of it uses"`
 }
 
 // RunResult is the structured result of both tools; the text content of a
@@ -67,6 +80,15 @@ type RunResult struct {
 	LogKeptUntil string `json:"log_kept_until,omitempty" jsonschema:"when the log at log_path will be removed (RFC 3339), if the server keeps logs"`
 	// LogTruncated says the log text in the result lacks a middle part.
 	LogTruncated bool `json:"log_truncated,omitempty" jsonschema:"whether the log text in the result lacks a middle part (over max_output)"`
+	// Isolated says the call ran in a batch process of its own.
+	Isolated bool `json:"isolated,omitempty" jsonschema:"whether the call ran in a fresh batch process rather than in the MCP session's Stata session"`
+	// SessionPID is the process id of the Stata session the call ran in.
+	SessionPID int `json:"session_pid,omitempty" jsonschema:"process id of the Stata session the call ran in"`
+	// SessionNote says what happened to the session before this call, when
+	// the call runs in a new one that replaced it.
+	SessionNote string `json:"session_note,omitempty" jsonschema:"why this call runs in a new Stata session: what ended the previous one"`
+	// Graphs is the number of graphs returned as images.
+	Graphs int `json:"graphs,omitempty" jsonschema:"how many graphs the result carries as PNG image contents, after the text"`
 }
 
 // argsSchema returns the input schema of T: inferred from its fields, but
@@ -85,17 +107,21 @@ func (r *Runner) addTools(s *mcp.Server) {
 	mcp.AddTool(s, &mcp.Tool{
 		Name:  toolRunFile,
 		Title: "Run a Stata do-file",
-		Description: "Runs a Stata do-file in batch mode (stata -b do <file>) on the server and returns its log, " +
-			"exit status, duration and log path. A Stata error (r(n); in the log) makes the result an error naming n. " +
-			"Long runs report progress with the latest log line.",
+		Description: "Runs a Stata do-file on the server, in this MCP session's Stata session (do \"<file>\"), " +
+			"so data and other state loaded by earlier calls are there and stay for later ones; isolated: true runs it " +
+			"in a fresh batch process instead. Returns the output, duration and log path, then each graph drawn as a PNG image. " +
+			"A Stata error (r(n);) makes the result an error naming n. Long runs report progress: the command running, " +
+			"and how many of the file's commands have run.",
 		InputSchema: argsSchema[RunFileArgs](),
 	}, r.runFile)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:  toolRunSelection,
 		Title: "Run Stata code",
-		Description: "Runs Stata code in batch mode on the server, as a do-file, and returns its log, " +
-			"exit status, duration and log path. A Stata error (r(n); in the log) makes the result an error naming n. " +
-			"Long runs report progress with the latest log line.",
+		Description: "Runs Stata code on the server, as a do-file, in this MCP session's Stata session, " +
+			"so data and other state loaded by earlier calls are there and stay for later ones; isolated: true runs it " +
+			"in a fresh batch process instead. Returns the output, duration and log path, then each graph drawn as a PNG image. " +
+			"A Stata error (r(n);) makes the result an error naming n. Long runs report progress: the command running, " +
+			"and how many of the code's commands have run.",
 		InputSchema: argsSchema[RunSelectionArgs](),
 	}, r.runSelection)
 }
@@ -154,7 +180,7 @@ func (r *Runner) runFile(ctx context.Context, req *mcp.CallToolRequest, in RunFi
 	if wd == "" {
 		wd = filepath.Dir(resolved)
 	}
-	return r.runDoFile(ctx, req, toolRunFile, path, resolved, "", wd, timeout)
+	return r.runDoFile(ctx, req, toolRunFile, path, resolved, "", wd, timeout, in.Isolated)
 }
 
 // runSelection is the handler of stata_run_selection.
@@ -176,16 +202,23 @@ func (r *Runner) runSelection(ctx context.Context, req *mcp.CallToolRequest, in 
 	if !strings.HasSuffix(code, "\n") {
 		code += "\n"
 	}
-	return r.runDoFile(ctx, req, toolRunSelection, "", "", code, wd, timeout)
+	return r.runDoFile(ctx, req, toolRunSelection, "", "", code, wd, timeout, in.Isolated)
 }
 
 // runDoFile runs a do-file in dir and turns the outcome into a result: the
 // file at doFile (shown as shown), or, when code is not empty, that code,
 // written to a do-file. Stata is given a wrapper do-file in a directory of
-// the call's own, where it writes its log, and the wrapper changes to dir
-// (the call's directory when dir is "") and runs the do-file. The call's
-// directory is removed once the result is ready, or KeepLogs later.
-func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, shown, doFile, code, dir string, timeout time.Duration) (*mcp.CallToolResult, RunResult, error) {
+// the call's own, and the wrapper changes to dir and runs the do-file. The
+// call runs in the MCP session's Stata session, where "" for dir keeps the
+// session's current directory, unless isolated is set or the client has no
+// MCP session: then it runs in a batch process of its own, which writes its
+// log in the call's directory, and "" for dir means that directory. The
+// call's directory is removed once the result is ready, or KeepLogs later.
+func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, shown, doFile, code, dir string, timeout time.Duration, isolated bool) (*mcp.CallToolResult, RunResult, error) {
+	key := ""
+	if !isolated && req != nil && req.Session != nil {
+		key = req.Session.ID()
+	}
 	callDir, err := r.newCallDir()
 	if err != nil {
 		return nil, RunResult{}, err
@@ -196,23 +229,36 @@ func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, 
 			r.removeCallDir(callDir)
 		}
 	}()
-	if code != "" {
+	if code != "" && key == "" {
 		doFile = filepath.Join(callDir, selectionName)
 		shown = doFile
 		if err := os.WriteFile(doFile, []byte(code), 0o600); err != nil {
 			return nil, RunResult{}, fmt.Errorf("writing the do-file for the code: %w", err)
 		}
 	}
-	if dir == "" {
+	if dir == "" && key == "" {
 		dir = callDir
 	}
-	if err := checkStataQuotable("working_dir", dir); err != nil {
-		return nil, RunResult{}, err
+	if dir != "" {
+		if err := checkStataQuotable("working_dir", dir); err != nil {
+			return nil, RunResult{}, err
+		}
 	}
-	if err := checkStataQuotable("file_path", doFile); err != nil {
-		return nil, RunResult{}, err
+	if doFile != "" {
+		if err := checkStataQuotable("file_path", doFile); err != nil {
+			return nil, RunResult{}, err
+		}
 	}
-	if err := writeWrapper(callDir, dir, doFile); err != nil {
+	var runDo, startLine string
+	if key != "" {
+		runDo, startLine, err = writeSessionWrapper(callDir, dir, doFile, code)
+		if code != "" {
+			shown = runDo
+		}
+	} else {
+		runDo, err = filepath.Join(callDir, wrapperName), writeWrapper(callDir, dir, doFile)
+	}
+	if err != nil {
 		return nil, RunResult{}, err
 	}
 
@@ -228,13 +274,32 @@ func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, 
 	}
 	prog := newProgress(notify, token, r.cfg.ProgressInterval)
 	logPath := filepath.Join(callDir, wrapperLog)
-	o, err := r.execute(ctx, job{tool: tool, doFile: filepath.Join(callDir, wrapperName), target: doFile,
-		dir: callDir, logPath: logPath, timeout: timeout}, prog)
-	if errors.Is(err, errQueueFull) {
-		return nil, RunResult{}, fmt.Errorf("all %d Stata workers are busy and the queue is full; try again later (%w)", r.cfg.Workers, err)
+	var (
+		o      outcome
+		graphs []string
+	)
+	if key != "" {
+		total := countCommands(code)
+		if code == "" {
+			total = countFile(doFile)
+		}
+		o, graphs, err = r.runInSession(ctx, key, req.Session, blockSpec{
+			runDo: runDo, target: shown, startLine: startLine, logPath: logPath, callDir: callDir,
+			total: total, timeout: timeout, maxGraphs: r.maxGraphs(), maxOutput: r.cfg.MaxOutput,
+		}, tool, prog)
+	} else {
+		o, err = r.execute(ctx, job{tool: tool, doFile: runDo, target: doFile,
+			dir: callDir, logPath: logPath, timeout: timeout}, prog)
+		o.isolated = true
+		if errors.Is(err, errQueueFull) {
+			return nil, RunResult{}, fmt.Errorf("all %d Stata workers are busy and the queue is full; try again later (%w)", r.cfg.Workers, err)
+		}
+		if err != nil {
+			return nil, RunResult{}, fmt.Errorf("cannot run Stata now: %w", err)
+		}
 	}
 	if err != nil {
-		return nil, RunResult{}, fmt.Errorf("cannot run Stata now: %w", err)
+		return nil, RunResult{}, err
 	}
 	var until time.Time
 	if r.cfg.KeepLogs > 0 {
@@ -243,7 +308,42 @@ func (r *Runner) runDoFile(ctx context.Context, req *mcp.CallToolRequest, tool, 
 		time.AfterFunc(r.cfg.KeepLogs, func() { r.removeCallDir(callDir) })
 	}
 	res, out := formatResult(o, logPath, shown, until)
+	for _, g := range graphs {
+		png, err := os.ReadFile(g)
+		if err != nil {
+			r.log.Warn("reading an exported graph", zap.String("file", g), zap.Error(err))
+			continue
+		}
+		res.Content = append(res.Content, &mcp.ImageContent{Data: png, MIMEType: "image/png"})
+		out.Graphs++
+	}
 	return res, out, nil
+}
+
+// maxGraphs is the most graphs a call exports; 0 when graphs are off.
+func (r *Runner) maxGraphs() int {
+	if r.cfg.NoGraphs {
+		return 0
+	}
+	return r.cfg.MaxGraphs
+}
+
+// maxCountedFile is the largest do-file whose commands are counted for
+// progress.
+const maxCountedFile = 8 << 20
+
+// countFile counts the commands of the do-file at path; 0 when it cannot be
+// read or is too large to count.
+func countFile(path string) int {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() > maxCountedFile {
+		return 0
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return countCommands(string(b))
 }
 
 // formatResult turns an outcome into the tool's result: a text with a
@@ -260,11 +360,19 @@ func formatResult(o outcome, logPath, doFile string, keptUntil time.Time) (*mcp.
 		LogPath:         logPath,
 		LogTruncated:    o.log.Truncated,
 		LogRemoved:      keptUntil.IsZero(),
+		Isolated:        o.isolated,
+		SessionNote:     o.note,
+	}
+	if !o.isolated {
+		out.SessionPID = o.pid
 	}
 	if !keptUntil.IsZero() {
 		out.LogKeptUntil = keptUntil.UTC().Format(time.RFC3339)
 	}
 	var b strings.Builder
+	if o.note != "" {
+		fmt.Fprintf(&b, "%s\n", o.note)
+	}
 	switch o.status {
 	case statusOK:
 		fmt.Fprintf(&b, "Stata ran %s to its end without error.\n", doFile)
@@ -281,8 +389,13 @@ func formatResult(o outcome, logPath, doFile string, keptUntil time.Time) (*mcp.
 	default:
 		fmt.Fprintf(&b, "Stata failed: %s.\n", o.reason)
 	}
-	if o.ran {
+	switch {
+	case o.ran && o.exit != "":
 		fmt.Fprintf(&b, "exit status: %s\n", o.exit)
+	case o.ran:
+		fmt.Fprintf(&b, "session: Stata pid %d (this MCP session's; isolated: true runs a fresh batch process instead)\n", o.pid)
+	}
+	if o.ran {
 		fmt.Fprintf(&b, "duration: %s\n", o.duration.Round(time.Millisecond))
 	}
 	if o.queued >= time.Second {
