@@ -22,6 +22,9 @@ type Limits struct {
 	// (or less) turns spilling off: every event is kept in memory and
 	// SpillAfter does not apply.
 	SpillLimit int64
+	// Mirror, when set, copies the stream's durable events to a store
+	// shared with other processes.
+	Mirror Mirror
 }
 
 // spills reports whether the limits let events go to spill files.
@@ -63,6 +66,9 @@ func (st *Store) Create(owner Owner, request string, lim Limits, cancel func()) 
 	st.byCall[s.call] = s
 	st.running++
 	st.mu.Unlock()
+	if lim.Mirror != nil {
+		s.mirror = lim.Mirror.Open(s, request)
+	}
 	return s
 }
 

@@ -52,6 +52,7 @@ type Stream struct {
 	spill *spillFile
 
 	writer *EventWriter // the event being written, if any; the producer's
+	mirror StreamMirror // the copy in a shared store, if any
 
 	mu        sync.Mutex
 	seq       uint64
@@ -163,6 +164,9 @@ func (s *Stream) publish(ev Event, final bool) (uint64, error) {
 	s.final = final
 	s.signal()
 	s.mu.Unlock()
+	if s.mirror != nil {
+		s.mirror.Event(ev, final)
+	}
 	s.store.evict(s)
 	return ev.Seq, nil
 }
@@ -265,6 +269,9 @@ func (s *Stream) Finish(ttl time.Duration) {
 	s.cancel = nil
 	s.signal()
 	s.mu.Unlock()
+	if s.mirror != nil {
+		s.mirror.Finish(ttl)
+	}
 	s.store.finish(s, ttl)
 }
 
@@ -284,6 +291,9 @@ func (s *Stream) Cancel() bool {
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	if s.mirror != nil {
+		s.mirror.Cancel()
 	}
 	s.store.remove(s)
 	return true
