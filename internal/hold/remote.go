@@ -127,6 +127,17 @@ func (rw *remoteWriter) write(b streams.RemoteBatch) (over bool, err error) {
 			return true, err
 		}
 		over = true
+	case b.KeepAlive != nil && len(b.Events) == 0:
+		rw.buf = rw.buf[:0]
+		rw.buf = append(rw.buf, "id: "...)
+		rw.buf = streams.AppendEventID(rw.buf, rw.id, b.KeepAlive.Seq)
+		rw.buf = append(rw.buf, '\n')
+		rw.buf = sse.AppendEvent(rw.buf, "", "", b.KeepAlive.Data)
+		if _, err = rw.w.Write(rw.buf); err != nil {
+			return true, err
+		}
+		rw.cursor = b.KeepAlive.Seq
+		rw.h.Observer.KeepAlive("progress")
 	case len(b.Events) == 0:
 		rw.buf = sse.AppendComment(rw.buf[:0], "keepalive")
 		if _, err = rw.w.Write(rw.buf); err != nil {

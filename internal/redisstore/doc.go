@@ -5,7 +5,7 @@
 // Each process keeps its streams in memory as before (package streams): that
 // copy serves its own readers and is the fallback when Redis fails. Store
 // mirrors each durable event of a stream (not the keep-alives, which are
-// never replayed) to a Redis stream, one entry per event, from writers that
+// never replayed; only the latest progress, beside it) to a Redis stream, one entry per event, from writers that
 // never block the call: a few goroutines, each owning the streams whose ids
 // hash to it so that a stream's events stay in order, each sending what is
 // queued in one pipeline. A failed write is counted, logged once until
@@ -17,7 +17,10 @@
 //	         before, which tells a reader of a hole) and f (1 on the response)
 //	P m:ID   a hash beside it: o (the owner's digest), c (the call's digest,
 //	         for cancellation), i (the JSON-RPC id), st (running, done or
-//	         cancelled) and in (the instance that runs the call)
+//	         cancelled), in (the instance that runs the call), and kp and ks
+//	         (the latest progress keep-alive and its seq, which a reader
+//	         sends when no event comes, so that progress timers of the
+//	         client are reset wherever it resumes)
 //	P i:IN   the heartbeat of instance IN, which expires when it stops
 //	P cancel the Pub/Sub channel of cancels: a call digest
 //

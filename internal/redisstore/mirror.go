@@ -55,6 +55,7 @@ func requestID(key string) string {
 const (
 	opOpen = iota
 	opEvent
+	opProgress
 	opFinish
 	opCancel
 )
@@ -105,6 +106,16 @@ func (ms *mirrored) Event(ev streams.Event, final bool) {
 	ms.mu.Unlock()
 	if !over {
 		ms.enqueue(op{kind: opEvent, ms: ms, ev: ev, prev: prev, final: final})
+	}
+}
+
+// Progress queues the copy of the latest progress keep-alive.
+func (ms *mirrored) Progress(ev streams.Event) {
+	ms.mu.Lock()
+	over := ms.over
+	ms.mu.Unlock()
+	if !over {
+		ms.enqueue(op{kind: opProgress, ms: ms, ev: ev})
 	}
 }
 
@@ -202,6 +213,8 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, o op) {
 		}
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: events, MaxLen: MaxEvents, ID: strconv.FormatUint(o.ev.Seq, 10) + "-0", Values: values})
 		pipe.Expire(ctx, events, o.ms.ttl)
+	case opProgress:
+		pipe.HSet(ctx, meta, "kp", o.ev.Data, "ks", strconv.FormatUint(o.ev.Seq, 10))
 	case opFinish:
 		if o.ttl <= 0 {
 			pipe.Del(ctx, events, meta)

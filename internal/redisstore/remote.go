@@ -120,7 +120,7 @@ func (r *remote) ended(ctx context.Context, cursor uint64) (streams.RemoteBatch,
 	c, cancel := s.ctx(ctx)
 	defer cancel()
 	pipe := s.client.Pipeline()
-	meta := pipe.HMGet(c, s.key("m", r.id), "st", "i")
+	meta := pipe.HMGet(c, s.key("m", r.id), "st", "i", "kp", "ks")
 	alive := pipe.Exists(c, s.key("i", r.instance))
 	msgs := pipe.XRangeN(c, s.key("s", r.id), strconv.FormatUint(cursor+1, 10)+"-0", "+", readCount)
 	if _, err := pipe.Exec(c); err != nil && !errors.Is(err, redis.Nil) {
@@ -133,6 +133,8 @@ func (r *remote) ended(ctx context.Context, cursor uint64) (streams.RemoteBatch,
 	vals := meta.Val()
 	st, _ := vals[0].(string)
 	id, _ := vals[1].(string)
+	kp, _ := vals[2].(string)
+	ks, _ := vals[3].(string)
 	switch {
 	case st == "cancelled" || st == "":
 		// A stream whose keys are gone has nothing more to give either.
@@ -142,6 +144,9 @@ func (r *remote) ended(ctx context.Context, cursor uint64) (streams.RemoteBatch,
 		return streams.RemoteBatch{Gap: true}, nil
 	case alive.Val() == 0:
 		return streams.RemoteBatch{Orphaned: true, ID: []byte(id)}, nil
+	}
+	if seq, err := strconv.ParseUint(ks, 10, 64); err == nil && seq > cursor {
+		return streams.RemoteBatch{KeepAlive: &streams.Event{Seq: seq, Data: []byte(kp), Size: int64(len(kp))}}, nil
 	}
 	return streams.RemoteBatch{}, nil
 }

@@ -49,17 +49,31 @@ func TestMirrorAndRead(t *testing.T) {
 		t.Fatalf("after the progress: %+v, %v", batch, err)
 	}
 
-	// Following: a reader waiting after 3 gets the response when it comes.
+	// With no event, a reader gets the latest progress once it is later
+	// than its cursor.
+	st.Progress([]byte("progress 4"))
+	waitFor(t, func() bool {
+		batch, err := rs.Next(ctx, 3, 10*time.Millisecond)
+		if err != nil || len(batch.Events) != 0 {
+			t.Fatalf("no event yet: %+v, %v", batch, err)
+		}
+		return batch.KeepAlive != nil && batch.KeepAlive.Seq == 4 && string(batch.KeepAlive.Data) == "progress 4"
+	})
+	if batch, _ := rs.Next(ctx, 4, 10*time.Millisecond); batch.KeepAlive != nil {
+		t.Fatalf("the same progress again: %+v", batch)
+	}
+
+	// Following: a reader waiting after 4 gets the response when it comes.
 	res := make(chan streams.RemoteBatch, 1)
 	go func() {
-		batch, _ := rs.Next(ctx, 3, 10*time.Second)
+		batch, _ := rs.Next(ctx, 4, 10*time.Second)
 		res <- batch
 	}()
 	time.Sleep(100 * time.Millisecond) // lets the reader block first; either order must work
 	mustAppend(t, st, "", "response", true)
 	st.Finish(time.Minute)
 	batch := <-res
-	if len(batch.Events) != 1 || !batch.Final || string(batch.Events[0].Data) != "response" || batch.Events[0].Seq != 4 {
+	if len(batch.Events) != 1 || !batch.Final || string(batch.Events[0].Data) != "response" || batch.Events[0].Seq != 5 {
 		t.Fatalf("followed: %+v", batch)
 	}
 }

@@ -26,6 +26,10 @@ type StreamMirror interface {
 	// Event copies ev, the stream's newest durable event; final marks the
 	// call's response. Its data may be spilled: Stream.Open reads it.
 	Event(ev Event, final bool)
+	// Progress copies the stream's latest progress keep-alive, which a
+	// reader elsewhere sends when no event comes, so that its client's
+	// progress timers are reset there too.
+	Progress(ev Event)
 	// Finish tells that the call is over; the copy is kept for ttl (0: it
 	// goes at once).
 	Finish(ttl time.Duration)
@@ -68,6 +72,9 @@ type RemoteBatch struct {
 	Orphaned bool
 	// ID is the JSON-RPC id of the call's request, when Orphaned.
 	ID []byte
+	// KeepAlive, when there are no Events, is the call's latest progress
+	// keep-alive if it is later than the cursor.
+	KeepAlive *Event
 }
 
 // ErrNotFound is what Remote.Open returns for a stream it does not know or

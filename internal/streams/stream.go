@@ -243,6 +243,9 @@ func (s *Stream) Progress(data ...[]byte) {
 	}
 	s.ephVer++
 	s.signal()
+	if s.mirror != nil && len(s.eph) > 0 {
+		s.mirror.Progress(s.eph[len(s.eph)-1])
+	}
 }
 
 // Comment replaces the stream's keep-alives with a comment line.
