@@ -77,7 +77,7 @@ type op struct {
 type mirrored struct {
 	s      *Store
 	stream *streams.Stream
-	q      chan op
+	q      *queue
 	call   string        // the call digest, for cancels
 	ttl    time.Duration // of the keys while the call runs
 
@@ -89,12 +89,43 @@ type mirrored struct {
 // enqueue queues o without waiting; a full queue drops it, which readers
 // of the stream see as a hole (or, for the end, as a call that stopped).
 func (ms *mirrored) enqueue(o op) {
-	select {
-	case ms.q <- o:
-	case <-ms.s.closing:
-	default:
+	if !ms.q.push(o) {
 		ms.s.failed("queue", errQueueFull)
 	}
+}
+
+// queue is the writes waiting for one writer. Its slice grows only as far
+// as writes wait, up to queueLen.
+type queue struct {
+	mu      sync.Mutex
+	pending []op
+	ready   chan struct{} // holds a token when pending may be non-empty
+}
+
+// push adds o, unless queueLen writes wait already, and wakes the writer.
+func (q *queue) push(o op) bool {
+	q.mu.Lock()
+	if len(q.pending) >= queueLen {
+		q.mu.Unlock()
+		return false
+	}
+	q.pending = append(q.pending, o)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns the waiting writes, handing spare (emptied) to the queue
+// for the next ones.
+func (q *queue) take(spare []op) []op {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	got := q.pending
+	q.pending = spare[:0]
+	return got
 }
 
 // Event queues the copy of a durable event.
@@ -147,27 +178,28 @@ type errorString string
 func (e errorString) Error() string { return string(e) }
 
 // write is a writer: it sends the writes of its queue, as many as are
-// waiting (up to batchLen) in one pipeline, until Close.
-func (s *Store) write(q chan op) {
+// waiting, batchLen to a pipeline, until Close.
+func (s *Store) write(q *queue) {
 	defer s.done.Done()
-	batch := make([]op, 0, batchLen)
+	var got []op
 	for {
+		closing := false
 		select {
-		case o := <-q:
-			batch = append(batch[:0], o)
+		case <-q.ready:
 		case <-s.closing:
+			closing = true
+		}
+		got = q.take(got)
+		for b := got; len(b) > 0; b = b[min(len(b), batchLen):] {
+			s.send(b[:min(len(b), batchLen)])
+		}
+		if closing {
 			return
 		}
-	more:
-		for len(batch) < batchLen {
-			select {
-			case o := <-q:
-				batch = append(batch, o)
-			default:
-				break more
-			}
+		clear(got) // lets the events' data go
+		if cap(got) > batchLen {
+			got = nil // a burst's slice is not kept
 		}
-		s.send(batch)
 	}
 }
 

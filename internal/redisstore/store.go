@@ -43,11 +43,11 @@ const (
 const (
 	// shards is the number of writer goroutines.
 	shards = 4
-	// queueLen is how many writes wait per writer; a write that finds its
-	// queue full is dropped and counted as an error.
-	queueLen = 4096
+	// queueLen is how many writes wait per writer at most; a write that
+	// finds its queue full is dropped and counted as an error.
+	queueLen = 1 << 16
 	// batchLen is the most writes one pipeline carries.
-	batchLen = 128
+	batchLen = 512
 	// heartbeat is how often an instance says it is alive; its key expires
 	// after heartbeatTTL without.
 	heartbeat    = 2 * time.Second
@@ -70,7 +70,7 @@ type Store struct {
 	// operation, with the operation's name.
 	OnError func(op string)
 
-	queues  [shards]chan op
+	queues  [shards]*queue
 	calls   sync.Map // call digest → *mirrored, of calls running here
 	failing atomic.Bool
 	stop    context.CancelFunc
@@ -102,7 +102,7 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 	s := &Store{cfg: cfg, client: redis.NewClient(opt), log: log, instance: hex.EncodeToString(id[:]),
 		stop: stop, closing: make(chan struct{})}
 	for i := range s.queues {
-		s.queues[i] = make(chan op, queueLen)
+		s.queues[i] = &queue{ready: make(chan struct{}, 1)}
 		s.done.Add(1)
 		go s.write(s.queues[i])
 	}
@@ -239,7 +239,7 @@ func (s *Store) Cancel(ctx context.Context, owner streams.Owner, request string)
 }
 
 // shard returns the writer queue of the stream with the given id.
-func (s *Store) shard(id string) chan op {
+func (s *Store) shard(id string) *queue {
 	h := fnv.New32a()
 	h.Write([]byte(id))
 	return s.queues[h.Sum32()%shards]
