@@ -245,6 +245,9 @@ func TestRedisInstanceStopped(t *testing.T) {
 		"INTERVAL": "1s", "POLL_AFTER": "0", "REDIS_ADDRESS": redis.Addr, "MCP_UPSTREAM": up.HostPort,
 	})
 	primed = dropped(a2, 12, 60000)
+	// Killed once Redis has the call: a process killed before that leaves
+	// nothing to resume anywhere.
+	redis.waitKey(ctx, t, "caddy-stata:m:"+strings.Split(primed, "-")[1])
 	a2.stop()
 	start := time.Now()
 	evs = readEvents(t, rawGET(t, b.URL+"/mcp", session, primed).Body)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // redisServer is a redis-server the test started, with no persistence.
@@ -52,6 +54,24 @@ func startRedis(t *testing.T) *redisServer {
 		t.Fatalf("redis-server did not start: %v\n%s", err, r.out.String())
 	}
 	return r
+}
+
+// waitKey waits until key exists in Redis.
+func (r *redisServer) waitKey(ctx context.Context, t *testing.T, key string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rdb.Close()
+	for {
+		n, err := rdb.Exists(ctx, key).Result()
+		if err == nil && n == 1 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no key %s in Redis: %v", key, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // kill stops the server at once, as a crash would.
