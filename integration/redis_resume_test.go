@@ -259,11 +259,12 @@ func TestRedisInstanceStopped(t *testing.T) {
 
 // TestRedisKilledMidCall kills Redis under a held call: the call completes
 // for its attached client from memory, and the log and
-// caddy_mcp_keepalive_store_errors_total say the store failed.
+// caddy_mcp_keepalive_store_errors_total say the store failed. Once Redis is
+// back, a new call on A is resumed through B again.
 func TestRedisKilledMidCall(t *testing.T) {
 	redis := startRedis(t)
 	up := startUpstream(t, true)
-	a, _ := twoInstances(t, redis, up.HostPort, "0")
+	a, b := twoInstances(t, redis, up.HostPort, "0")
 	if v := metric(t, a, `caddy_mcp_keepalive_store_errors_total{op="write"}`); v != 0 {
 		t.Fatalf("store errors before anything failed: %v", v)
 	}
@@ -293,5 +294,24 @@ func TestRedisKilledMidCall(t *testing.T) {
 	}
 	if n := a.countLogs("stream store failed"); n != 1 {
 		t.Fatalf("%d warnings, want one for the whole outage", n)
+	}
+
+	// Redis back, empty, at the same address: A says so once its heartbeat
+	// gets through, and its new calls are shared again.
+	back := startRedisAt(t, redis.Addr)
+	if _, err := a.waitLog(ctx, "stream store answers again"); err != nil {
+		t.Fatal(err)
+	}
+	session := rawInitializeVersion(t, a.URL+"/mcp", "2025-11-25")
+	callCtx, drop := context.WithCancel(context.Background())
+	resp := heldPOST(callCtx, t, a.URL+"/mcp", session,
+		`{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":1500}}}`)
+	primed := readPriming(t, resp.Body).ID
+	drop()
+	resp.Body.Close()
+	back.waitKey(ctx, t, "caddy-stata:m:"+strings.Split(primed, "-")[1])
+	evs := readEvents(t, rawGET(t, b.URL+"/mcp", session, primed).Body)
+	if len(evs) == 0 || !strings.Contains(evs[len(evs)-1].Data, `"id":21`) || !strings.Contains(evs[len(evs)-1].Data, "slept 1500 ms") {
+		t.Fatalf("resumed through B after Redis came back: %+v", evs)
 	}
 }

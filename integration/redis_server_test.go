@@ -27,11 +27,17 @@ type redisServer struct {
 // is not installed (.ci/run installs Debian's package).
 func startRedis(t *testing.T) *redisServer {
 	t.Helper()
+	return startRedisAt(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+}
+
+// startRedisAt is startRedis on the loopback address addr.
+func startRedisAt(t *testing.T, addr string) *redisServer {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server not found on PATH: install it (Debian: apt-get install -y redis-server) to run the Redis store tests")
 	}
-	r := &redisServer{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), done: make(chan struct{})}
+	r := &redisServer{Addr: addr, done: make(chan struct{})}
 	port := r.Addr[strings.LastIndex(r.Addr, ":")+1:]
 	r.cmd = exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", t.TempDir(), "--logfile", "")
