@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-stata/caddy-stata/internal/redistest"
 	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
 
@@ -247,7 +248,7 @@ func TestRedisInstanceStopped(t *testing.T) {
 	primed = dropped(a2, 12, 60000)
 	// Killed once Redis has the call: a process killed before that leaves
 	// nothing to resume anywhere.
-	redis.waitKey(ctx, t, "caddy-stata:m:"+strings.Split(primed, "-")[1])
+	waitKey(ctx, t, redis.Addr, "caddy-stata:m:"+strings.Split(primed, "-")[1])
 	a2.stop()
 	start := time.Now()
 	evs = readEvents(t, rawGET(t, b.URL+"/mcp", session, primed).Body)
@@ -280,7 +281,7 @@ func TestRedisKilledMidCall(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	redis.kill()
+	redis.Kill()
 	o := <-done
 	if !o.OK || o.Text != "slept 6000 ms" {
 		t.Fatalf("the call failed with Redis gone: %s after %v", o.Err, o.Elapsed)
@@ -298,7 +299,7 @@ func TestRedisKilledMidCall(t *testing.T) {
 
 	// Redis back, empty, at the same address: A says so once its heartbeat
 	// gets through, and its new calls are shared again.
-	back := startRedisAt(t, redis.Addr)
+	back := redistest.StartAt(t, redis.Addr)
 	if _, err := a.waitLog(ctx, "stream store answers again"); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestRedisKilledMidCall(t *testing.T) {
 	primed := readPriming(t, resp.Body).ID
 	drop()
 	resp.Body.Close()
-	back.waitKey(ctx, t, "caddy-stata:m:"+strings.Split(primed, "-")[1])
+	waitKey(ctx, t, back.Addr, "caddy-stata:m:"+strings.Split(primed, "-")[1])
 	evs := readEvents(t, rawGET(t, b.URL+"/mcp", session, primed).Body)
 	if len(evs) == 0 || !strings.Contains(evs[len(evs)-1].Data, `"id":21`) || !strings.Contains(evs[len(evs)-1].Data, "slept 1500 ms") {
 		t.Fatalf("resumed through B after Redis came back: %+v", evs)

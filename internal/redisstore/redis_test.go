@@ -1,65 +1,17 @@
 package redisstore
 
 import (
-	"bufio"
-	"net"
 	"net/http"
-	"os/exec"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/caddy-stata/caddy-stata/internal/redistest"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
 
-// startRedis starts a redis-server with no persistence on a free loopback
-// port for the test, and returns its address. It skips the test when
-// redis-server is not installed.
+// startRedis starts a redis-server for the test and returns its address.
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not found on PATH: install it (Debian: apt-get install -y redis-server) to run the Redis store tests")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	l.Close()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Ready to accept connections") {
-				close(ready)
-				break
-			}
-		}
-		for sc.Scan() {
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("redis-server did not start")
-	}
-	return addr
+	return redistest.Start(t).Addr
 }
 
 // owner returns an owner for a session and credentials.
