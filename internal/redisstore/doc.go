@@ -25,7 +25,10 @@
 //	P cancel the Pub/Sub channel of cancels: a call digest
 //
 // Both stream keys expire: the resume time to live after the call's end, and
-// maxRunning plus that while it runs. MAXLEN bounds the entries of a stream.
+// the longest a call may run plus an hour while it runs. MAXLEN bounds the
+// entries of a stream, and MaxEventSize the size of one: a larger event (a
+// large result, which the local copy keeps in its spill file) is not
+// copied, and a reader elsewhere finds a hole in its place.
 //
 // A resume that finds no stream in memory opens it here (Store.Open): the
 // owner is checked as in memory, the events after the client's cursor are

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/caddy-stata/caddy-stata/internal/streams"
 )
@@ -227,6 +228,14 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, o op) {
 		pipe.HSet(ctx, meta, "o", o.owner, "c", o.ms.call, "i", o.id, "st", "running", "in", s.instance)
 		pipe.Expire(ctx, meta, o.ms.ttl)
 	case opEvent:
+		if o.ev.Size > MaxEventSize {
+			if s.OnError != nil {
+				s.OnError("too_large")
+			}
+			s.log.Warn("event not copied to the stream store: larger than its limit; the stream resumes only on this instance",
+				zap.String("stream", id), zap.Int64("size", o.ev.Size), zap.Int64("limit", MaxEventSize))
+			return
+		}
 		data := o.ev.Data
 		if data == nil && o.ev.Size > 0 {
 			r, err := o.ms.stream.Open(o.ev)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddy-stata/caddy-stata/internal/redistest"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
+	"go.uber.org/goleak"
 )
 
 // startRedis starts a redis-server for the test and returns its address.
@@ -31,4 +32,11 @@ func newStore(t *testing.T, addr string) *Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+func TestMain(m *testing.M) {
+	// After failed dials, the client retries in the background for up to a
+	// second after Close.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
 }

@@ -56,6 +56,10 @@ const (
 	// one call; older ones are trimmed, and a reader behind them learns of
 	// the hole.
 	MaxEvents = 100000
+	// MaxEventSize is the largest event copied to Redis, in bytes. Its data
+	// is read into memory whole to be sent, and a Redis value should stay
+	// far from Redis's own limit of 512 MB.
+	MaxEventSize = 16 << 20
 )
 
 // Store is a connection to Redis that mirrors streams and reads them back.
@@ -96,6 +100,7 @@ func New(cfg Config, log *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	useLog(log)
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	ctx, stop := context.WithCancel(context.Background())
