@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -61,5 +62,17 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		var k KeepAlive
 		err := k.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
 		wantErrAt(t, err, tt.want...)
+	}
+}
+
+// TestRedisStoreConfig checks the defaults and that placeholders such as
+// {env.REDIS_PASSWORD} are replaced.
+func TestRedisStoreConfig(t *testing.T) {
+	t.Setenv("REDIS_PASSWORD", "s3cret")
+	t.Setenv("REDIS_HOST", "redis.internal")
+	rs := RedisStore{Address: "{env.REDIS_HOST}:6379", Password: "{env.REDIS_PASSWORD}"}
+	cfg := rs.config()
+	if cfg.Address != "redis.internal:6379" || cfg.Password != "s3cret" || cfg.Prefix != "caddy-stata:" || cfg.Timeout != 2*time.Second || cfg.DB != 0 {
+		t.Fatalf("config %+v", cfg)
 	}
 }
