@@ -50,6 +50,7 @@ func (h *Handler) resumeRemote(w http.ResponseWriter, r *http.Request, id string
 	rw := &remoteWriter{h: h, w: w, rc: http.NewResponseController(w), id: id, cursor: seq}
 	pol := h.policyFor(revision(r.Header))
 	var poll <-chan time.Time
+	pollAt := time.Now().Add(h.cfg.PollAfter)
 	if pol.poll {
 		t := time.NewTimer(h.cfg.PollAfter)
 		defer t.Stop()
@@ -70,10 +71,11 @@ func (h *Handler) resumeRemote(w http.ResponseWriter, r *http.Request, id string
 		default:
 		}
 		// Waiting no longer than the keep-alive interval keeps the client's
-		// connection busy; the poll timer is checked between waits.
+		// connection busy; the poll timer is checked between waits, which
+		// end when it fires.
 		wait := h.cfg.Interval
 		if pol.poll {
-			wait = min(wait, h.cfg.PollAfter)
+			wait = max(min(wait, time.Until(pollAt)), time.Millisecond)
 		}
 		b, err = rs.Next(ctx, rw.cursor, wait)
 		if err != nil {
