@@ -40,7 +40,16 @@ type remote struct {
 	s        *Store
 	id       string
 	instance string // that runs the call
+
+	// missing is when the instance's heartbeat was first seen missing, in
+	// a run of looks that did not find it; zero while it is there.
+	missing time.Time
 }
+
+// orphanAfter is how long an instance's heartbeat must stay missing before
+// its running calls count as orphaned: a Redis that restarted empty has no
+// heartbeats until the instances' next beat.
+const orphanAfter = 2 * heartbeat
 
 // Next returns the events after cursor: at once what Redis has (XRANGE),
 // otherwise what comes within wait (XREAD BLOCK); with nothing, it tells
@@ -143,7 +152,14 @@ func (r *remote) ended(ctx context.Context, cursor uint64) (streams.RemoteBatch,
 		// Done, but its response is not in Redis: it was not written.
 		return streams.RemoteBatch{Gap: true}, nil
 	case alive.Val() == 0:
-		return streams.RemoteBatch{Orphaned: true, ID: []byte(id)}, nil
+		if r.missing.IsZero() {
+			r.missing = time.Now()
+		}
+		if time.Since(r.missing) >= orphanAfter {
+			return streams.RemoteBatch{Orphaned: true, ID: []byte(id)}, nil
+		}
+	default:
+		r.missing = time.Time{}
 	}
 	if seq, err := strconv.ParseUint(ks, 10, 64); err == nil && seq > cursor {
 		return streams.RemoteBatch{KeepAlive: &streams.Event{Seq: seq, Data: []byte(kp), Size: int64(len(kp))}}, nil
