@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -16,8 +17,8 @@ import (
 )
 
 // Mirror returns the streams.Mirror of s for streams whose calls run for at
-// most maxRunning: their keys live that long, plus the resume time to live,
-// while the call runs.
+// most maxRunning (max_duration): their keys live that long plus an hour
+// while the call runs, and the time to live given to Finish after.
 func (s *Store) Mirror(maxRunning time.Duration) streams.Mirror {
 	return &mirror{s: s, maxRunning: maxRunning}
 }
@@ -67,7 +68,7 @@ type op struct {
 	ms    *mirrored
 	owner string        // opOpen
 	id    string        // opOpen
-	ev    streams.Event // opEvent
+	ev    streams.Event // opEvent, opProgress
 	prev  uint64        // opEvent: the seq of the event before
 	final bool          // opEvent
 	ttl   time.Duration // opFinish
@@ -171,12 +172,7 @@ func (ms *mirrored) end(o op) {
 }
 
 // errQueueFull is the error of a write dropped for a full queue.
-var errQueueFull = errorString("write queue full")
-
-// errorString is a constant error.
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+var errQueueFull = errors.New("write queue full: Redis does not keep up")
 
 // write is a writer: it sends the writes of its queue, as many as are
 // waiting, batchLen to a pipeline, until Close.
