@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -91,14 +92,14 @@ func (rs *RedisStore) config() redisstore.Config {
 func (rs *RedisStore) Provision(ctx caddy.Context) error {
 	cfg := rs.config()
 	if cfg.Address == "" {
-		return fmt.Errorf("mcp_keepalive: store redis: address is required")
+		return errors.New("address is required")
 	}
 	if rs.DB < 0 {
-		return fmt.Errorf("mcp_keepalive: store redis: db must not be negative, not %d", rs.DB)
+		return fmt.Errorf("db must not be negative, not %d", rs.DB)
 	}
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		if err := registerKeepAliveMetrics(reg); err != nil {
-			return fmt.Errorf("mcp_keepalive: registering metrics: %w", err)
+			return fmt.Errorf("registering metrics: %w", err)
 		}
 	}
 	// The counter shows from the start, at zero, on instances that use Redis.
@@ -120,7 +121,7 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 		return redisDestructor{s}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("mcp_keepalive: store redis: %w", err)
+		return fmt.Errorf("connecting: %w", err)
 	}
 	rs.store = val.(redisDestructor).Store
 	return nil
