@@ -121,7 +121,7 @@ func (rs *RedisStore) Provision(ctx caddy.Context) error {
 		return redisDestructor{s}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
+		return fmt.Errorf("setting up the client: %w", err)
 	}
 	rs.store = val.(redisDestructor).Store
 	return nil
