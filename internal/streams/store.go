@@ -61,14 +61,15 @@ func New() *Store {
 func (st *Store) Create(owner Owner, request string, lim Limits, cancel func()) *Stream {
 	s := &Stream{ID: newStreamID(), owner: owner, call: owner.key(request), store: st, lim: lim,
 		spill: &spillFile{dir: lim.SpillDir}, changed: make(chan struct{}), cancel: cancel, running: true}
+	if lim.Mirror != nil {
+		// Before anyone can find the stream, and so cancel it.
+		s.mirror = lim.Mirror.Open(s, request)
+	}
 	st.mu.Lock()
 	st.byID[s.ID] = s
 	st.byCall[s.call] = s
 	st.running++
 	st.mu.Unlock()
-	if lim.Mirror != nil {
-		s.mirror = lim.Mirror.Open(s, request)
-	}
 	return s
 }
 
