@@ -61,15 +61,23 @@ func New() *Store {
 func (st *Store) Create(owner Owner, request string, lim Limits, cancel func()) *Stream {
 	s := &Stream{ID: newStreamID(), owner: owner, call: owner.key(request), store: st, lim: lim,
 		spill: &spillFile{dir: lim.SpillDir}, changed: make(chan struct{}), cancel: cancel, running: true}
-	if lim.Mirror != nil {
-		// Before anyone can find the stream, and so cancel it.
-		s.mirror = lim.Mirror.Open(s, request)
-	}
 	st.mu.Lock()
 	st.byID[s.ID] = s
 	st.byCall[s.call] = s
 	st.running++
 	st.mu.Unlock()
+	if lim.Mirror != nil {
+		// The mirror may cancel the stream (for another process), so the
+		// store has it first; a cancel that came meanwhile is passed on.
+		m := lim.Mirror.Open(s, request)
+		s.mu.Lock()
+		s.mirror = m
+		cancelled := s.cancelled
+		s.mu.Unlock()
+		if cancelled {
+			m.Cancel()
+		}
+	}
 	return s
 }
 

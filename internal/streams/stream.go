@@ -52,7 +52,7 @@ type Stream struct {
 	spill *spillFile
 
 	writer *EventWriter // the event being written, if any; the producer's
-	mirror StreamMirror // the copy in a shared store, if any
+	mirror StreamMirror // the copy in a shared store, if any; set under mu, read by the producer
 
 	mu        sync.Mutex
 	seq       uint64
@@ -288,15 +288,15 @@ func (s *Stream) Cancel() bool {
 		return false
 	}
 	s.cancelled = true
-	cancel := s.cancel
+	cancel, mirror := s.cancel, s.mirror
 	s.events, s.eph = nil, nil
 	s.signal()
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
-	if s.mirror != nil {
-		s.mirror.Cancel()
+	if mirror != nil {
+		mirror.Cancel()
 	}
 	s.store.remove(s)
 	return true
