@@ -7,6 +7,7 @@ import (
 	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -148,6 +149,13 @@ type KeepAlive struct {
 	// hold. Default: `4GiB`.
 	SpillLimit int64 `json:"spill_limit,omitempty"`
 
+	// StoreRaw is where held calls' streams are kept for resumption, a
+	// module of the namespace mcp_keepalive.stores named by its `backend`
+	// key: `memory` keeps them in this process; `redis` also shares them
+	// with every instance that uses the same Redis, so that any of them
+	// serves any resume and passes any cancel on. Default: `memory`.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=mcp_keepalive.stores inline_key=backend"`
+
 	hosts   *hostcheck.Policy
 	core    *hold.Handler
 	tracker *legacy.Tracker
@@ -225,6 +233,17 @@ func (k *KeepAlive) Provision(ctx caddy.Context) error {
 	k.core = hold.New(cfg, &heldCalls, heldIndex, heldStreams, ctx.Logger())
 	k.core.Observer = metricsObserver{}
 	k.core.Detach = detachVars
+	if k.StoreRaw != nil {
+		mod, err := ctx.LoadModule(k, "StoreRaw")
+		if err != nil {
+			return fmt.Errorf("mcp_keepalive: loading store: %w", err)
+		}
+		store, ok := mod.(StreamStore)
+		if !ok {
+			return fmt.Errorf("mcp_keepalive: module %T is not a stream store", mod)
+		}
+		k.core.Mirror, k.core.Remote = store.Backend(cfg.MaxDuration)
+	}
 	k.tracker = legacy.New(cfg, &heldCalls, legacySessions, ctx.Logger())
 	k.tracker.Observer = metricsObserver{}
 	return nil

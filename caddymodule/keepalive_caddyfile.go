@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -47,11 +48,14 @@ func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    spill_dir        <path>
 //	    spill_after      <size>
 //	    spill_limit      <size>
+//	    store            memory|redis [<address>] [{ ... }]
 //	}
 //
 // Every subdirective is optional and may be given once, except tools,
 // allowed_hosts and allowed_origins, whose patterns add up over their lines;
-// see the fields of KeepAlive for defaults.
+// see the fields of KeepAlive for defaults. store names a module of the
+// namespace mcp_keepalive.stores, whose own block follows (see
+// RedisStore.UnmarshalCaddyfile).
 func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -222,6 +226,16 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if k.SpillLimit, err = parseSize(d, "spill_limit", arg); err != nil {
 				return err
 			}
+		case "store":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			backend := d.Val()
+			unm, err := caddyfile.UnmarshalModule(d, "mcp_keepalive.stores."+backend)
+			if err != nil {
+				return err
+			}
+			k.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", backend, nil)
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())
 		}

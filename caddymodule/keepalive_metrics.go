@@ -19,6 +19,8 @@ var keepAliveMetrics = struct {
 	streams    prometheus.GaugeFunc
 	storeBytes prometheus.GaugeFunc
 	spillBytes prometheus.GaugeFunc
+	// storeErrors counts failed operations of a shared stream store.
+	storeErrors *prometheus.CounterVec
 }{
 	held: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "calls_held",
@@ -53,13 +55,17 @@ var keepAliveMetrics = struct {
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "spill_bytes",
 		Help: "Bytes of events in spill files.",
 	}, func() float64 { _, _, _, b := heldStreams.Stats(); return float64(b) }),
+	storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "store_errors_total",
+		Help: "Failed operations of the shared stream store (Redis), by op: write, queue (a write dropped because the store fell behind), read, open, publish, heartbeat.",
+	}, []string{"op"}),
 }
 
 // registerKeepAliveMetrics registers the metrics in reg; a collector that is
 // there already (another handler of the same config registered it) is fine.
 func registerKeepAliveMetrics(reg prometheus.Registerer) error {
 	m := &keepAliveMetrics
-	for _, c := range []prometheus.Collector{m.held, m.finished, m.keepAlives, m.duration, m.replays, m.streams, m.storeBytes, m.spillBytes} {
+	for _, c := range []prometheus.Collector{m.held, m.finished, m.keepAlives, m.duration, m.replays, m.streams, m.storeBytes, m.spillBytes, m.storeErrors} {
 		var are prometheus.AlreadyRegisteredError
 		if err := reg.Register(c); err != nil && !errors.As(err, &are) {
 			return err

@@ -7,7 +7,10 @@
 //   - holding: many concurrent held calls for a while: resident memory per
 //     call, keep-alive lateness, CPU, and whether every call got its answer;
 //   - time to first byte of a held call with grace 0 and grace 1s;
-//   - a large result: time and the proxy's peak memory.
+//   - a large result: time and the proxy's peak memory;
+//   - the stream store: memory per held call and events per second at
+//     1,000 held calls, with the Redis store beside the memory store
+//     (against a redis-server it starts, when one is installed).
 //
 // It starts caddy-stata and an upstream (this program again, in its upstream
 // role) on 127.0.0.1 only, generates the load in-process, prints a table
@@ -44,10 +47,12 @@ type config struct {
 	profile string
 	conc    int
 	files   fileLimit
+	// storeCalls is how many calls the store section holds.
+	storeCalls int
 }
 
 // sections are the parts of the bench, in the order they run.
-var sections = []string{"passthrough", "holding", "ttfb", "large"}
+var sections = []string{"passthrough", "holding", "ttfb", "large", "store"}
 
 func main() {
 	os.Exit(run())
@@ -65,6 +70,7 @@ func run() int {
 	rounds := flag.Int("rounds", 0, "pass-through pairs of rounds (one per configuration) per message; default 10 (quick: 2)")
 	largeMB := flag.Int("large-mb", 0, "size of the large result in MB; default 50 (quick: 10)")
 	only := flag.String("only", strings.Join(sections, ","), "comma-separated sections to run: "+strings.Join(sections, ", "))
+	storeCalls := flag.Int("store-calls", 1000, "held calls of the store section")
 	profile := flag.String("profile", "", "a folder to save caddy-stata's heap and CPU profiles in, taken while calls are held")
 	flag.Parse()
 
@@ -77,7 +83,7 @@ func run() int {
 	}
 
 	cfg := config{binary: *binary, quick: *quick, holdFor: *holdFor, round: *round, rounds: *rounds,
-		largeMB: *largeMB, profile: *profile, conc: 2 * runtime.NumCPU(), only: map[string]bool{}}
+		largeMB: *largeMB, profile: *profile, storeCalls: *storeCalls, conc: 2 * runtime.NumCPU(), only: map[string]bool{}}
 	heldList := *held
 	if cfg.quick {
 		heldList = or(heldList, "100")
@@ -167,6 +173,7 @@ func run() int {
 	section("holding", func() ([]row, []string, error) { return holdingAll(&cfg, up) })
 	section("ttfb", func() ([]row, []string, error) { return timeToFirstByte(&cfg, up) })
 	section("large", func() ([]row, []string, error) { return largeResult(&cfg, up) })
+	section("store", func() ([]row, []string, error) { return storeCompare(&cfg, up) })
 
 	if self, err := sampleProc(os.Getpid()); err == nil {
 		notes = append(notes, fmt.Sprintf("the bench itself peaked at %s resident", mib(self.hwm)))

@@ -22,7 +22,10 @@ import (
 //   - gate {gate}: when the bench releases the gate (GET /release?gate=...;
 //     GET /waiting?gate=... tells how many calls wait there);
 //   - large {size, delay_ms, sse}: after delay_ms, a result with a text of
-//     size bytes, as JSON, or as one SSE message event when sse is true.
+//     size bytes, as JSON, or as one SSE message event when sse is true;
+//   - burst {gate, count}: when the gate is released, an event stream of
+//     count notifications/message events, as fast as they go, then the
+//     result.
 //
 // It speaks HTTP/1.1 and, with prior knowledge, HTTP/2 without TLS (h2c).
 
@@ -38,6 +41,7 @@ type upstreamRequest struct {
 			Size    int    `json:"size"`
 			DelayMs int    `json:"delay_ms"`
 			SSE     bool   `json:"sse"`
+			Count   int    `json:"count"`
 		} `json:"arguments"`
 	} `json:"params"`
 }
@@ -165,6 +169,12 @@ func serveRPC(w http.ResponseWriter, r *http.Request, g *gates) {
 		if !g.wait(args.Gate, r.Context().Done()) {
 			return
 		}
+	case "burst":
+		if !g.wait(args.Gate, r.Context().Done()) {
+			return
+		}
+		writeBurst(w, req.ID, args.Count)
+		return
 	case "large":
 		select {
 		case <-time.After(time.Duration(args.DelayMs) * time.Millisecond):
@@ -226,4 +236,21 @@ func writeLarge(w http.ResponseWriter, id json.RawMessage, size int, sse bool) {
 		size -= n
 	}
 	_, _ = w.Write(tail)
+}
+
+// writeBurst answers with an event stream of count notifications, each
+// flushed, then the result.
+func writeBurst(w http.ResponseWriter, id json.RawMessage, count int) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	for i := range count {
+		if _, err := fmt.Fprintf(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"event %d of %d\"}}\n\n", i+1, count); err != nil {
+			return
+		}
+		_ = rc.Flush()
+	}
+	_, _ = w.Write([]byte("event: message\ndata: "))
+	_, _ = w.Write(result(id, `{"content":[{"type":"text","text":"ok"}]}`))
+	_, _ = w.Write([]byte("\n\n"))
 }

@@ -221,7 +221,9 @@ func (c *call) commitLocked() {
 	c.state = stateCommitted
 	c.stopGrace()
 	h := c.h
-	c.st = h.store.Create(streams.OwnerOf(c.r.Header), mcpmsg.IDKey(c.reqs[0].ID), h.limits, c.cancel)
+	lim := h.limits
+	lim.Mirror = h.Mirror
+	c.st = h.store.Create(streams.OwnerOf(c.r.Header), mcpmsg.IDKey(c.reqs[0].ID), lim, c.cancel)
 	c.unindex()
 	h.calls.Add(1) // done when the call is over
 	c.committed = time.Now()

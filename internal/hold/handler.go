@@ -39,6 +39,13 @@ type Handler struct {
 	// Caddy glue uses it to give the upstream request its own copy of
 	// per-request state.
 	Detach func(*http.Request) *http.Request
+
+	// Mirror, when set, copies the events of this handler's calls to a
+	// store shared with other processes, and Remote serves resumes and
+	// passes on cancels of calls that other processes run, through that
+	// store. Both nil (the default) keep every stream in this process.
+	Mirror streams.Mirror
+	Remote streams.Remote
 }
 
 // New returns a Handler for cfg, which must be valid. Held calls are counted
@@ -151,6 +158,8 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Mes
 	}
 	if cancelled {
 		h.log.Info("held call cancelled by the client", zap.ByteString("id", msg.RequestID))
+	} else if h.Remote != nil {
+		h.cancelRemote(r, key)
 	}
 	return next(w, r)
 }

@@ -183,6 +183,9 @@ func (h *Handler) eventID(st *streams.Stream, ev streams.Event, pol policy) stri
 // JSON-RPC error that says so, never a stream with a hole in it.
 func (h *Handler) resume(w http.ResponseWriter, r *http.Request, id string, seq uint64) {
 	st := h.store.Get(id)
+	if st == nil && h.Remote != nil && h.resumeRemote(w, r, id, seq) {
+		return
+	}
 	if st == nil || !st.Owner().Is(streams.OwnerOf(r.Header)) {
 		h.log.Debug("resumption refused: no such stream for this client", zap.String("stream", id))
 		http.Error(w, "404 page not found", http.StatusNotFound)

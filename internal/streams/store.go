@@ -22,6 +22,9 @@ type Limits struct {
 	// (or less) turns spilling off: every event is kept in memory and
 	// SpillAfter does not apply.
 	SpillLimit int64
+	// Mirror, when set, copies the stream's durable events to a store
+	// shared with other processes.
+	Mirror Mirror
 }
 
 // spills reports whether the limits let events go to spill files.
@@ -63,6 +66,18 @@ func (st *Store) Create(owner Owner, request string, lim Limits, cancel func()) 
 	st.byCall[s.call] = s
 	st.running++
 	st.mu.Unlock()
+	if lim.Mirror != nil {
+		// The mirror may cancel the stream (for another process), so the
+		// store has it first; a cancel that came meanwhile is passed on.
+		m := lim.Mirror.Open(s, request)
+		s.mu.Lock()
+		s.mirror = m
+		cancelled := s.cancelled
+		s.mu.Unlock()
+		if cancelled {
+			m.Cancel()
+		}
+	}
 	return s
 }
 

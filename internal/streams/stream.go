@@ -52,6 +52,7 @@ type Stream struct {
 	spill *spillFile
 
 	writer *EventWriter // the event being written, if any; the producer's
+	mirror StreamMirror // the copy in a shared store, if any; set under mu, read by the producer
 
 	mu        sync.Mutex
 	seq       uint64
@@ -163,6 +164,9 @@ func (s *Stream) publish(ev Event, final bool) (uint64, error) {
 	s.final = final
 	s.signal()
 	s.mu.Unlock()
+	if s.mirror != nil {
+		s.mirror.Event(ev, final)
+	}
 	s.store.evict(s)
 	return ev.Seq, nil
 }
@@ -239,6 +243,9 @@ func (s *Stream) Progress(data ...[]byte) {
 	}
 	s.ephVer++
 	s.signal()
+	if s.mirror != nil && len(s.eph) > 0 {
+		s.mirror.Progress(s.eph[len(s.eph)-1])
+	}
 }
 
 // Comment replaces the stream's keep-alives with a comment line.
@@ -265,6 +272,9 @@ func (s *Stream) Finish(ttl time.Duration) {
 	s.cancel = nil
 	s.signal()
 	s.mu.Unlock()
+	if s.mirror != nil {
+		s.mirror.Finish(ttl)
+	}
 	s.store.finish(s, ttl)
 }
 
@@ -278,12 +288,15 @@ func (s *Stream) Cancel() bool {
 		return false
 	}
 	s.cancelled = true
-	cancel := s.cancel
+	cancel, mirror := s.cancel, s.mirror
 	s.events, s.eph = nil, nil
 	s.signal()
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	if mirror != nil {
+		mirror.Cancel()
 	}
 	s.store.remove(s)
 	return true
