@@ -291,6 +291,41 @@ func TestStataSessionProgress(t *testing.T) {
 	}
 }
 
+// TestStataSessionProgressThroughKeepAlive runs the same kind of 20-command
+// do-file with mcp_keepalive in front, ticking every second while the runner
+// reports every 2 seconds, so that mcp_keepalive invents progress between the
+// runner's: every notification the client sees keeps the runner's total of
+// 20, stays below it and increases strictly, and the invented ones carry the
+// runner's last message.
+func TestStataSessionProgressThroughKeepAlive(t *testing.T) {
+	c := startStata(t, standin, "")
+	var src strings.Builder
+	for i := 1; i <= 10; i++ {
+		fmt.Fprintf(&src, "display \"step %d\"\nsleep 900\n", i)
+	}
+	doFile := writeDo(t, "twenty.do", src.String())
+	r := sessionCalls(t, c.URL+"/mcp", false,
+		sessionStep{Tool: "stata_run_file", Args: map[string]any{"file_path": doFile}, Progress: true})
+	mustRun(t, "run", r[0])
+	ps := r[0].Progress
+	assertIncreasing(t, ps, 4)
+	invented := 0
+	for _, p := range ps {
+		if p.Total == nil || *p.Total != 20 || p.Progress >= 20 {
+			t.Fatalf("progress %v of total %v; want a total of 20, not reached: %+v", p.Progress, p.Total, ps)
+		}
+		if p.Message != nil && strings.HasPrefix(*p.Message, "stata_run_file: running for ") {
+			if !strings.Contains(*p.Message, " (last progress: ") {
+				t.Errorf("invented progress %q does not carry the runner's last message", *p.Message)
+			}
+			invented++
+		}
+	}
+	if invented == 0 {
+		t.Fatalf("no invented progress between the runner's (interval 1s against 2s): %+v", ps)
+	}
+}
+
 // pngSignature starts every PNG file.
 var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 

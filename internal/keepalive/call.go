@@ -45,8 +45,20 @@ func (c *Call) Tick(progressOn bool, now time.Time) (note []byte, upstream bool)
 	if name == "" {
 		name = "request"
 	}
-	elapsed := now.Sub(c.Start).Round(time.Second)
-	return mcpmsg.Progress(c.Token, c.prog.Invent(), nil, name+": running for "+elapsed.String()), false
+	progress, total := c.prog.Invent()
+	return mcpmsg.Progress(c.Token, progress, total, InventedMessage(name, now.Sub(c.Start), c.prog.Message)), false
+}
+
+// InventedMessage is the message of an invented progress notification for
+// the call of tool that has run for elapsed: how long it has run, and the
+// message of the upstream's own last progress, if it sent any, so that a
+// client keeps showing what the server last said it was doing.
+func InventedMessage(tool string, elapsed time.Duration, last string) string {
+	msg := tool + ": running for " + elapsed.Round(time.Second).String()
+	if last != "" {
+		msg += " (last progress: " + last + ")"
+	}
+	return msg
 }
 
 // FromUpstream passes the upstream's own progress notification for the call's

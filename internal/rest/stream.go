@@ -9,6 +9,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/caddy-stata/caddy-stata/internal/keepalive"
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 	"github.com/caddy-stata/caddy-stata/internal/sse"
 )
@@ -29,8 +30,12 @@ func (k *keeper) tick(now time.Time) *progressEvent {
 		k.seq.Upstream = false
 		return nil
 	}
-	elapsed := now.Sub(k.start).Round(time.Second)
-	return &progressEvent{Progress: k.seq.Invent(), Message: k.tool + ": running for " + elapsed.String()}
+	progress, total := k.seq.Invent()
+	if total != nil {
+		t := *total
+		total = &t
+	}
+	return &progressEvent{Progress: progress, Total: total, Message: keepalive.InventedMessage(k.tool, now.Sub(k.start), k.seq.Message)}
 }
 
 // upstream maps the upstream's own progress onto the client's scale.
