@@ -135,7 +135,7 @@ func TestREADMETypeScriptClient(t *testing.T) {
 			f.Close()
 			out := runExampleClient(t, "node", f.Name())
 			assertProgressPrinted(t, out)
-			for _, want := range []string{"started: ", "\nhello\n", "\ndone\n", "end of do-file"} {
+			for _, want := range []string{"started in the session of Stata pid ", "\nhello\n", "\ndone\n", "end of do-file"} {
 				if !strings.Contains(out, want) {
 					t.Fatalf("the output lacks %q:\n%s", want, out)
 				}
@@ -154,7 +154,7 @@ func TestREADMEGoClient(t *testing.T) {
 	_, port := startExample(t)
 	out := runExampleClient(t, bin, fmt.Sprintf("http://localhost:%d/mcp", port))
 	assertProgressPrinted(t, out)
-	for _, want := range []string{"started: ", "\nhello\n", "\ndone\n", "end of do-file"} {
+	for _, want := range []string{"started in the session of Stata pid ", "\nhello\n", "\ndone\n", "end of do-file"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("the output lacks %q:\n%s", want, out)
 		}
@@ -184,13 +184,18 @@ func runExampleClient(t *testing.T, name string, args ...string) string {
 }
 
 // assertProgressPrinted fails unless an example client printed the message
-// of at least three progress notifications over its 15 s run: the runner's
-// progress carries the log's last line, here the sleep, once in the log
-// itself.
+// of at least three progress notifications over its 15 s run that name the
+// command running, the sleep: the runner reports every 2 s, its messages
+// `line 2/3: sleep 15000 (last output: hello)`. They come before the result,
+// whose text begins with "Stata ran".
 func assertProgressPrinted(t *testing.T, out string) {
 	t.Helper()
-	if n := strings.Count(out, ". sleep 15000\n"); n < 4 {
-		t.Fatalf("%d progress lines over a 15 s run:\n%s", n-1, out)
+	progress, _, ok := strings.Cut(out, "Stata ran")
+	if !ok {
+		t.Fatalf("no result in the output:\n%s", out)
+	}
+	if n := strings.Count(progress, ": sleep 15000"); n < 3 {
+		t.Fatalf("%d progress lines name the sleep over a 15 s run:\n%s", n, out)
 	}
 }
 

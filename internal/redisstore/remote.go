@@ -20,20 +20,46 @@ const readCount = 256
 // Open returns the stream with the given id if its owner is owner, or
 // streams.ErrNotFound: the owner is checked as in memory, by the digest of
 // the same session and credentials.
+//
+// The instance that runs a call writes to Redis behind its client, so a
+// client that drops and resumes at once on another instance can be quicker
+// than the stream's first write: a stream not found is looked for again
+// every openRetry until openWait has passed.
 func (s *Store) Open(ctx context.Context, id string, owner streams.Owner) (streams.RemoteStream, error) {
-	c, cancel := s.ctx(ctx)
-	defer cancel()
-	meta, err := s.client.HGetAll(c, s.key("m", id)).Result()
-	if err != nil {
-		s.failed("open", err)
-		return nil, fmt.Errorf("reading stream %s: %w", id, err)
+	deadline := time.Now().Add(openWait)
+	for {
+		c, cancel := s.ctx(ctx)
+		meta, err := s.client.HGetAll(c, s.key("m", id)).Result()
+		cancel()
+		if err != nil {
+			s.failed("open", err)
+			return nil, fmt.Errorf("reading stream %s: %w", id, err)
+		}
+		s.succeeded()
+		if len(meta) > 0 {
+			if subtle.ConstantTimeCompare([]byte(meta["o"]), []byte(owner.Digest())) != 1 {
+				return nil, streams.ErrNotFound
+			}
+			return &remote{s: s, id: id, instance: meta["in"]}, nil
+		}
+		if time.Now().Add(openRetry).After(deadline) {
+			return nil, streams.ErrNotFound
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(openRetry):
+		}
 	}
-	s.succeeded()
-	if len(meta) == 0 || subtle.ConstantTimeCompare([]byte(meta["o"]), []byte(owner.Digest())) != 1 {
-		return nil, streams.ErrNotFound
-	}
-	return &remote{s: s, id: id, instance: meta["in"]}, nil
 }
+
+// openWait is how long Open looks for a stream that Redis does not have
+// yet, and openRetry how often: far longer than a pipeline of the ordered
+// writers takes, far shorter than a client's reconnection delay.
+const (
+	openWait  = time.Second
+	openRetry = 50 * time.Millisecond
+)
 
 // remote is a stream read from Redis.
 type remote struct {

@@ -233,3 +233,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestOpenWaitsForTheFirstWrite checks that Open finds a stream whose first
+// write reaches Redis after the open began (a client that resumed on another
+// instance faster than the mirror wrote), and that a stream that never comes
+// is not found after openWait, not sooner.
+func TestOpenWaitsForTheFirstWrite(t *testing.T) {
+	addr := startRedis(t)
+	a, b := newStore(t, addr), newStore(t, addr)
+	o := owner("sess", "Bearer x")
+	const id = "00000000000000000000000000000001"
+	opened := make(chan error, 1)
+	go func() {
+		_, err := b.Open(context.Background(), id, o)
+		opened <- err
+	}()
+	// The hash comes after the open began: 2 retries late, as from a
+	// writer behind its client.
+	time.Sleep(2 * openRetry)
+	if err := a.client.HSet(context.Background(), a.key("m", id), "o", o.Digest(), "in", "other").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("open of a stream written while it waited: %v", err)
+	}
+
+	start := time.Now()
+	if _, err := b.Open(context.Background(), "0123456789abcdef0123456789abcdef", o); !errors.Is(err, streams.ErrNotFound) {
+		t.Fatalf("open of an unknown stream: %v", err)
+	}
+	if d := time.Since(start); d < openWait-openRetry {
+		t.Fatalf("an unknown stream was given up after %v, before openWait %v", d, openWait)
+	}
+}
