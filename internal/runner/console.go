@@ -15,8 +15,7 @@ import (
 	"time"
 )
 
-// The console protocol (see console-protocol.md in the project's notes and
-// the package documentation): the runner drives Stata in console mode,
+// The console protocol (see the package documentation): the runner drives Stata in console mode,
 // `<stata> -q` with pipes for standard input and output, and brackets every
 // block of commands it sends with display commands of unique markers, so
 // that where a block's output ends never depends on timing. Stata echoes
