@@ -15,12 +15,12 @@ import (
 	"time"
 )
 
-// The console protocol (see the package documentation): the runner drives Stata in console mode,
-// `<stata> -q` with pipes for standard input and output, and brackets every
-// block of commands it sends with display commands of unique markers, so
-// that where a block's output ends never depends on timing. Stata echoes
-// each command it reads as `. <command>`, so an echo never equals a marker
-// line, which starts with markerPrefix.
+// The console protocol (see the package documentation): the runner drives
+// Stata in console mode, `<stata> -q` with pipes for standard input and
+// output, and brackets every block of commands it sends with display
+// commands of unique markers, so that where a block's output ends never
+// depends on timing. Stata echoes each command it reads as `. <command>`, so
+// an echo never equals a marker line, which starts with markerPrefix.
 const markerPrefix = "@@caddy-stata"
 
 // maxConsoleLine caps one line of Stata's output kept by the reader; the rest
