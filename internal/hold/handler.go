@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
+	"github.com/caddy-stata/caddy-stata/internal/tasks"
 )
 
 // Handler holds long tools/call requests open. It is safe for concurrent use.
@@ -46,6 +47,10 @@ type Handler struct {
 	// store. Both nil (the default) keep every stream in this process.
 	Mirror streams.Mirror
 	Remote streams.Remote
+
+	// Tasks, when set, offers tasks for held tools to clients that ask for
+	// them; nil (the default) passes task requests to next untouched.
+	Tasks *Tasks
 }
 
 // New returns a Handler for cfg, which must be valid. Held calls are counted
@@ -119,12 +124,19 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.N
 
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
-	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) {
+	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) &&
+		(h.Tasks == nil || !bytes.Contains(body, []byte("tasks/"))) {
 		return nil, nil, next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)
 	if err != nil {
 		return nil, nil, next(w, r)
+	}
+	if h.Tasks != nil && msg.IsRequest() && tasks.IsMethod(msg.Method) {
+		return nil, nil, h.serveTask(w, r, &msg, next)
+	}
+	if h.Tasks != nil && msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.Requested(msg.Params) {
+		return nil, nil, h.createTask(w, r, body, &msg, next)
 	}
 	if msg.Method == mcpmsg.MethodCancelled && msg.ID == nil {
 		return nil, nil, h.cancel(w, r, &msg, next)
