@@ -68,6 +68,21 @@ type taskStep struct {
 // steps, and returns the session and what each step did.
 func taskClient(t *testing.T, url, session string, steps ...map[string]any) (string, []taskStep) {
 	t.Helper()
+	s, _, results := runTaskClient(t, url, session, steps...)
+	return s, results
+}
+
+// taskClientCaps is taskClient that returns the server's capabilities as the
+// client saw them instead of the session.
+func taskClientCaps(t *testing.T, url, session string, steps ...map[string]any) (json.RawMessage, []taskStep) {
+	t.Helper()
+	_, caps, results := runTaskClient(t, url, session, steps...)
+	return caps, results
+}
+
+// runTaskClient is taskClient, with the server's capabilities.
+func runTaskClient(t *testing.T, url, session string, steps ...map[string]any) (string, json.RawMessage, []taskStep) {
+	t.Helper()
 	cfg := map[string]any{"url": url, "steps": steps}
 	if session != "" {
 		cfg["sessionId"] = session
@@ -81,14 +96,15 @@ func taskClient(t *testing.T, url, session string, steps ...map[string]any) (str
 		t.Fatalf("tasks-client.mjs: %v\n%s", err, errs.String())
 	}
 	var res struct {
-		SessionID string     `json:"sessionId"`
-		Results   []taskStep `json:"results"`
-		Fatal     *string    `json:"fatal"`
+		SessionID string          `json:"sessionId"`
+		Caps      json.RawMessage `json:"serverCapabilities"`
+		Results   []taskStep      `json:"results"`
+		Fatal     *string         `json:"fatal"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil || res.Fatal != nil || len(res.Results) != len(steps) {
 		t.Fatalf("tasks-client.mjs printed %q (%v)\n%s", out, err, errs.String())
 	}
-	return res.SessionID, res.Results
+	return res.SessionID, res.Caps, res.Results
 }
 
 // value decodes a step's value into v.
@@ -126,20 +142,33 @@ func withoutMeta(t *testing.T, raw json.RawMessage) (map[string]any, string) {
 // TestTasksTSClient runs a long tool of a TypeScript SDK server that has no
 // tasks twice through caddy-stata with the SDK's experimental tasks client:
 // once as a plain call, once with callToolStream asking for a task. The
-// task handle comes at once, the client polls (seeing the upstream's
+// task handle comes at once (the client asks for a task because caddy-stata
+// advertised tasks in initialize and the tool's taskSupport in tools/list),
+// the client polls (seeing the upstream's
 // progress as the status message), and the result is the plain call's,
 // tied to the task by its _meta.
 func TestTasksTSClient(t *testing.T) {
 	up, hostPort := startLongServer(t)
 	c := startCaddy(t, hostPort, tasksSite)
 	args := map[string]any{"steps": 8, "stepMs": 1000, "tag": "same"}
-	_, steps := taskClient(t, c.URL+"/mcp", "",
+	caps, steps := taskClientCaps(t, c.URL+"/mcp", "",
+		map[string]any{"op": "tools"},
 		map[string]any{"op": "plain", "tool": "long", "args": args},
-		map[string]any{"op": "stream", "tool": "long", "args": args},
+		map[string]any{"op": "stream", "tool": "long", "args": args, "auto": true},
 	)
+	var capsJSON struct {
+		Tasks map[string]any `json:"tasks"`
+	}
+	if err := json.Unmarshal(caps, &capsJSON); err != nil ||
+		fmt.Sprint(capsJSON.Tasks) != "map[cancel:map[] list:map[] requests:map[tools:map[call:map[]]]]" {
+		t.Fatalf("server capabilities %s", caps)
+	}
+	if !strings.Contains(string(steps[0].Value), `"execution":{"taskSupport":"optional"}`) {
+		t.Fatalf("tools/list %s", steps[0].Value)
+	}
 	var plain json.RawMessage
-	steps[0].value(t, &plain)
-	stream := steps[1]
+	steps[1].value(t, &plain)
+	stream := steps[2]
 	if !stream.OK || len(stream.Messages) < 4 {
 		t.Fatalf("callToolStream: %+v", stream)
 	}
@@ -147,7 +176,7 @@ func TestTasksTSClient(t *testing.T) {
 	if first.Type != "taskCreated" || first.Task == nil || first.Task.Status != "working" || first.AtMs > 3000 {
 		t.Fatalf("first message %+v, want the task handle at once", first)
 	}
-	if tk := first.Task; len(tk.TaskID) < 40 || tk.PollInterval != 500 || tk.TTL != 60000 || tk.CreatedAt == "" || tk.LastUpdatedAt == "" {
+	if tk := first.Task; len(tk.TaskID) < 40 || tk.PollInterval != 500 || tk.TTL != 1800000 || tk.CreatedAt == "" || tk.LastUpdatedAt == "" {
 		t.Fatalf("task handle %+v", tk)
 	}
 	working, stepped := 0, 0

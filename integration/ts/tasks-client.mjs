@@ -6,6 +6,9 @@
 //   { "url": "...", "sessionId": "...",   // join this session instead of initializing
 //     "steps": [ { "op": "stream", "tool": "...", "args": {...}, "ttl": n },
 //                                          // callToolStream with task {ttl}: every message
+//                { "op": "stream", "tool": "...", "args": {...}, "auto": true },
+//                                          // callToolStream deciding by the server's tools/list
+//                { "op": "tools" },        // listTools, which the SDK caches
 //                { "op": "create", "tool": "...", "args": {...} },  // the task handle only
 //                { "op": "plain", "tool": "...", "args": {...} },   // an ordinary callTool
 //                { "op": "get" | "result" | "cancel", "taskId": "..." },
@@ -21,7 +24,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CallToolResultSchema, CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
 
 const cfg = JSON.parse(process.argv[2]);
-const out = { sessionId: cfg.sessionId ?? null, results: [] };
+const out = { sessionId: cfg.sessionId ?? null, serverCapabilities: null, results: [] };
 
 function describe(err) {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
@@ -39,6 +42,7 @@ async function connect(sessionId) {
 async function run() {
   let { client, transport } = await connect(cfg.sessionId);
   out.sessionId = transport.sessionId ?? out.sessionId;
+  out.serverCapabilities = client.getServerCapabilities() ?? null;
   for (const s of cfg.steps) {
     if (s.fresh) {
       await transport.close().catch(() => {});
@@ -50,7 +54,8 @@ async function run() {
       switch (s.op) {
         case 'stream': {
           const stream = client.experimental.tasks.callToolStream(
-            { name: s.tool, arguments: s.args }, CallToolResultSchema, { task: { ttl: s.ttl ?? 60000 }, timeout: 120000 });
+            { name: s.tool, arguments: s.args }, CallToolResultSchema,
+            s.auto ? { timeout: 120000 } : { task: { ttl: s.ttl ?? 60000 }, timeout: 120000 });
           for await (const m of stream) {
             r.messages.push({ type: m.type, atMs: Date.now() - t0, task: m.task ?? null, result: m.result ?? null, error: m.error ? describe(m.error) : null });
           }
@@ -60,6 +65,10 @@ async function run() {
         case 'create':
           r.value = await client.request({ method: 'tools/call', params: { name: s.tool, arguments: s.args } },
             CreateTaskResultSchema, { task: { ttl: s.ttl ?? 60000 } });
+          r.ok = true;
+          break;
+        case 'tools':
+          r.value = await client.listTools();
           r.ok = true;
           break;
         case 'plain':

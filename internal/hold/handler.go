@@ -124,19 +124,24 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.N
 
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
+	offer := h.Tasks != nil && !h.Tasks.Registry.Own(r.Header.Get("Mcp-Session-Id"))
 	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) &&
-		(h.Tasks == nil || !bytes.Contains(body, []byte("tasks/"))) {
+		(!offer || !mayConcernTasks(body)) {
 		return nil, nil, next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)
 	if err != nil {
 		return nil, nil, next(w, r)
 	}
-	if h.Tasks != nil && msg.IsRequest() && tasks.IsMethod(msg.Method) {
-		return nil, nil, h.serveTask(w, r, &msg, next)
-	}
-	if h.Tasks != nil && msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.Requested(msg.Params) {
-		return nil, nil, h.createTask(w, r, body, &msg, next)
+	if offer && msg.IsRequest() {
+		switch {
+		case tasks.IsMethod(msg.Method):
+			return nil, nil, h.serveTask(w, r, &msg, next)
+		case msg.Method == "initialize" || msg.Method == "tools/list":
+			return nil, nil, h.advertise(w, r, &msg, next)
+		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.Requested(msg.Params):
+			return nil, nil, h.createTask(w, r, body, &msg, next)
+		}
 	}
 	if msg.Method == mcpmsg.MethodCancelled && msg.ID == nil {
 		return nil, nil, h.cancel(w, r, &msg, next)
@@ -174,6 +179,14 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Mes
 		h.cancelRemote(r, key)
 	}
 	return next(w, r)
+}
+
+// mayConcernTasks reports whether a request body may be one that offering
+// tasks changes: a task method, initialize, or tools/list. A method spelled
+// with escapes is merely not changed.
+func mayConcernTasks(body []byte) bool {
+	return bytes.Contains(body, []byte("tasks/")) || bytes.Contains(body, []byte("initialize")) ||
+		bytes.Contains(body, []byte("tools/list"))
 }
 
 // Wait waits until every call this handler held has ended.

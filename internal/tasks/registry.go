@@ -85,10 +85,37 @@ func (e *Entry) State() (Status, string, time.Time) {
 type Registry struct {
 	mu       sync.Mutex
 	sessions map[string][]*Entry // by creation
+	own      map[string]bool     // sessions whose upstream declares tasks
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{sessions: make(map[string][]*Entry)} }
+func NewRegistry() *Registry {
+	return &Registry{sessions: make(map[string][]*Entry), own: make(map[string]bool)}
+}
+
+// maxOwn bounds the sessions remembered as having tasks of their own.
+const maxOwn = 100000
+
+// SetOwn remembers that the upstream of session declares tasks of its own,
+// so that its task requests pass through untouched.
+func (r *Registry) SetOwn(session string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.own) >= maxOwn {
+		for s := range r.own {
+			delete(r.own, s)
+			break
+		}
+	}
+	r.own[session] = true
+}
+
+// Own reports whether the upstream of session declares tasks of its own.
+func (r *Registry) Own(session string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.own[session]
+}
 
 // Room reports whether owner has fewer than max tasks that have not expired
 // at now. Two requests at once may both find room for one: the limit is one
