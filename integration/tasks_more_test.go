@@ -152,3 +152,38 @@ func TestTasksExpire(t *testing.T) {
 		t.Fatalf("tasks/list after expiry: %s", got)
 	}
 }
+
+// TestTasksExampleFile runs the README's examples/tasks.Caddyfile with
+// max_tasks 2: a session's third task is refused with a JSON-RPC error
+// while another session may still create one, and the metrics count tasks
+// by status and the task methods served.
+func TestTasksExampleFile(t *testing.T) {
+	_, hostPort := startLongServer(t)
+	c := startExampleFile(t, "tasks.Caddyfile", map[string]string{
+		"PORT": fmt.Sprint(freePort(t)), "ADMIN_PORT": fmt.Sprint(freePort(t)),
+		"TASK_POLL": "500ms", "MAX_TASKS": "2", "MCP_UPSTREAM": hostPort,
+	})
+	args := map[string]any{"steps": 1, "stepMs": 100, "tag": "limit"}
+	create := map[string]any{"op": "create", "tool": "long", "args": args}
+	_, steps := taskClient(t, c.URL+"/mcp", "", create, create, create)
+	var first struct {
+		Task taskJSON `json:"task"`
+	}
+	steps[0].value(t, &first)
+	if !steps[1].OK || steps[2].OK || !strings.Contains(*steps[2].Error, "max_tasks") {
+		t.Fatalf("three tasks in a session of max_tasks 2: %+v", steps)
+	}
+	if first.Task.PollInterval != 500 || first.Task.TTL != 60000 {
+		t.Fatalf("task %+v, want the file's poll interval and the ttl asked for", first.Task)
+	}
+	_, steps = taskClient(t, c.URL+"/mcp", "", create, map[string]any{"op": "get", "taskId": first.Task.TaskID})
+	if !steps[0].OK || steps[1].OK {
+		t.Fatalf("another session: %+v", steps)
+	}
+	if n := metric(t, c, `caddy_mcp_keepalive_tasks_total{status="working"}`); n != 3 {
+		t.Fatalf("tasks created: %v, want 3", n)
+	}
+	if n := metric(t, c, `caddy_mcp_keepalive_task_polls_total{method="tasks/get"}`); n != 1 {
+		t.Fatalf("tasks/get served: %v, want 1", n)
+	}
+}
