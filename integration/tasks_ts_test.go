@@ -314,3 +314,61 @@ func TestTasksCancel(t *testing.T) {
 		t.Fatal("the upstream ran the cancelled tool to its end")
 	}
 }
+
+// TestTasksExtTasksClient runs a long tool of the TypeScript SDK server
+// that has no tasks through caddy-stata with @modelcontextprotocol/ext-tasks
+// (the requester, on the SDK's v2 client): against the 2025-11-25 tasks
+// caddy-stata advertises, it calls the tool as a task, gets the handle at
+// once, sees the upstream's progress in the polls, and its outcome's result
+// is the plain call's, tied to the task.
+func TestTasksExtTasksClient(t *testing.T) {
+	_, hostPort := startLongServer(t)
+	c := startCaddy(t, hostPort, tasksSite)
+	arg, _ := json.Marshal(map[string]any{"url": c.URL + "/mcp", "tool": "long",
+		"args": map[string]any{"steps": 6, "stepMs": 1000, "tag": "ext"}})
+	cmd := exec.Command("node", filepath.Join(tsDir, "ext-tasks-client.mjs"), string(arg))
+	var errs lockedBuffer
+	cmd.Stderr = &errs
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ext-tasks-client.mjs: %v\n%s", err, errs.String())
+	}
+	var res struct {
+		Plain  json.RawMessage `json:"plain"`
+		Kind   string          `json:"kind"`
+		Handle *struct {
+			TaskID string `json:"taskId"`
+		} `json:"handle"`
+		CreatedAtMs int64 `json:"createdAtMs"`
+		Events      []struct {
+			Type          string  `json:"type"`
+			Status        string  `json:"status"`
+			StatusMessage *string `json:"statusMessage"`
+			AtMs          int64   `json:"atMs"`
+		} `json:"events"`
+		Outcome string          `json:"outcome"`
+		Result  json.RawMessage `json:"result"`
+		Error   *string         `json:"error"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.Error != nil {
+		t.Fatalf("ext-tasks-client.mjs printed %s (%v)\n%s", out, err, errs.String())
+	}
+	if res.Kind != "task" || res.Handle == nil || res.CreatedAtMs > 3000 {
+		t.Fatalf("execution %s, want a task handle at once", out)
+	}
+	stepped := 0
+	for _, ev := range res.Events {
+		if ev.Status == "working" && ev.StatusMessage != nil && strings.Contains(*ev.StatusMessage, "/6: ext") {
+			stepped++
+		}
+	}
+	last := res.Events[len(res.Events)-1]
+	if stepped < 2 || res.Outcome != "completed" || last.Type != "outcome" || last.AtMs < 5000 {
+		t.Fatalf("events %s", out)
+	}
+	got, related := withoutMeta(t, res.Result)
+	want, _ := withoutMeta(t, res.Plain)
+	if !reflect.DeepEqual(got, want) || related != res.Handle.TaskID {
+		t.Fatalf("outcome's result %s (related task %q), plain call's %s", res.Result, related, res.Plain)
+	}
+}
