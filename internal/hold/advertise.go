@@ -70,6 +70,20 @@ func (h *Handler) advertise(w http.ResponseWriter, r *http.Request, msg *mcpmsg.
 	return err
 }
 
+// knowsTasks reports whether the client of an initialize or tools/list
+// request speaks a protocol revision that has tasks (2025-11-25 on): the
+// one it asks for in initialize, the one it names in its header after.
+// Older clients get the upstream's answers untouched.
+func knowsTasks(h http.Header, msg *mcpmsg.Message) bool {
+	if msg.Method != "initialize" {
+		return revision(h) >= revPolling
+	}
+	var p struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	return json.Unmarshal(msg.Params, &p) == nil && p.ProtocolVersion >= revPolling
+}
+
 // rewriteDataLines passes each one-line data field of an event stream
 // through fn, keeping every other byte as it came.
 func rewriteDataLines(stream []byte, fn func([]byte) ([]byte, bool)) []byte {

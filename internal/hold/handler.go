@@ -137,7 +137,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.N
 		switch {
 		case tasks.IsMethod(msg.Method):
 			return nil, nil, h.serveTask(w, r, &msg, next)
-		case msg.Method == "initialize" || msg.Method == "tools/list":
+		case (msg.Method == "initialize" || msg.Method == "tools/list") && knowsTasks(r.Header, &msg):
 			return nil, nil, h.advertise(w, r, &msg, next)
 		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.Requested(msg.Params):
 			return nil, nil, h.createTask(w, r, body, &msg, next)

@@ -286,8 +286,13 @@ func (h *Handler) taskResult(w http.ResponseWriter, r *http.Request, id json.Raw
 		}
 	}
 	s, message, _ := e.State()
-	if s == tasks.Cancelled || st == nil {
-		keepalive.WriteError(w, http.StatusOK, id, mcpmsg.CodeInternalError, "mcp_keepalive: task "+e.ID.String()+" was "+string(s)+": "+message)
+	switch {
+	case s == tasks.Cancelled:
+		keepalive.WriteError(w, http.StatusOK, id, mcpmsg.CodeInternalError, "mcp_keepalive: task "+e.ID.String()+" was cancelled: "+message)
+		return
+	case st == nil:
+		keepalive.WriteError(w, http.StatusOK, id, mcpmsg.CodeInternalError, "mcp_keepalive: task "+e.ID.String()+
+			" is "+string(s)+", but its result was dropped to stay within store_limit")
 		return
 	}
 	resp, err := finalEvent(st)
