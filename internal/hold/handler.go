@@ -124,16 +124,17 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.N
 
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
-	offer := h.Tasks != nil && !h.Tasks.Registry.Own(r.Header.Get("Mcp-Session-Id"))
 	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) &&
-		(!offer || !mayConcernTasks(body)) {
+		(h.Tasks == nil || !mayConcernTasks(body)) {
 		return nil, nil, next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)
 	if err != nil {
 		return nil, nil, next(w, r)
 	}
-	if offer && msg.IsRequest() {
+	// Tasks are offered unless the session's upstream has its own.
+	offer := h.Tasks != nil && msg.IsRequest() && !h.Tasks.Registry.Own(r.Header.Get("Mcp-Session-Id"))
+	if offer {
 		switch {
 		case tasks.IsMethod(msg.Method):
 			return nil, nil, h.serveTask(w, r, &msg, next)
