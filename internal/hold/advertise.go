@@ -35,6 +35,12 @@ func (h *Handler) advertise(w http.ResponseWriter, r *http.Request, msg *mcpmsg.
 	fn := func(result json.RawMessage) (json.RawMessage, error) {
 		return tasks.AdvertiseTools(result, h.cfg.Holds)
 	}
+	if msg.Method == "server/discover" {
+		fn = func(result json.RawMessage) (json.RawMessage, error) {
+			out, _, err := tasks.AdvertiseDiscover(result)
+			return out, err
+		}
+	}
 	if msg.Method == "initialize" {
 		fn = func(result json.RawMessage) (json.RawMessage, error) {
 			out, declared, err := tasks.AdvertiseInitialize(result)
@@ -75,7 +81,10 @@ func (h *Handler) advertise(w http.ResponseWriter, r *http.Request, msg *mcpmsg.
 // one it asks for in initialize, the one it names in its header after.
 // Older clients get the upstream's answers untouched.
 func knowsTasks(h http.Header, msg *mcpmsg.Message) bool {
-	if msg.Method != "initialize" {
+	switch msg.Method {
+	case "server/discover":
+		return true
+	case "tools/list":
 		return revision(h) >= revPolling
 	}
 	var p struct {

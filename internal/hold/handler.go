@@ -138,10 +138,12 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.N
 		switch {
 		case tasks.IsMethod(msg.Method):
 			return nil, nil, h.serveTask(w, r, &msg, next)
-		case (msg.Method == "initialize" || msg.Method == "tools/list") && knowsTasks(r.Header, &msg):
+		case (msg.Method == "initialize" || msg.Method == "tools/list" || msg.Method == "server/discover") && knowsTasks(r.Header, &msg):
 			return nil, nil, h.advertise(w, r, &msg, next)
 		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.Requested(msg.Params):
-			return nil, nil, h.createTask(w, r, body, &msg, next)
+			return nil, nil, h.createTask(w, r, body, &msg, next, false)
+		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.RequestedV2(msg.Params):
+			return nil, nil, h.createTask(w, r, body, &msg, next, true)
 		}
 	}
 	if msg.Method == mcpmsg.MethodCancelled && msg.ID == nil {
@@ -187,7 +189,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Mes
 // with escapes is merely not changed.
 func mayConcernTasks(body []byte) bool {
 	return bytes.Contains(body, []byte("tasks/")) || bytes.Contains(body, []byte("initialize")) ||
-		bytes.Contains(body, []byte("tools/list"))
+		bytes.Contains(body, []byte("tools/list")) || bytes.Contains(body, []byte("server/discover"))
 }
 
 // Wait waits until every call this handler held has ended.

@@ -48,9 +48,16 @@ const taskToken = "mcp-keepalive-task"
 // createTask answers a tools/call that asks for a task: the call is held
 // with no client attached, and its client gets the CreateTaskResult at once.
 // The upstream gets the request without params.task.
-func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, body []byte, msg *mcpmsg.Message, next keepalive.Next) error {
+func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, body []byte, msg *mcpmsg.Message, next keepalive.Next, v2 bool) error {
 	t := h.Tasks
-	up, requested, err := tasks.Strip(body, taskToken)
+	var up []byte
+	var requested int64
+	var err error
+	if v2 {
+		up, err = tasks.WithToken(body, taskToken)
+	} else {
+		up, requested, err = tasks.Strip(body, taskToken)
+	}
 	if err != nil {
 		keepalive.WriteError(w, http.StatusOK, msg.ID, tasks.CodeInvalidParams, "mcp_keepalive: "+err.Error())
 		return nil
@@ -113,10 +120,48 @@ func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, body []byte
 	if detach != nil {
 		detach()
 	}
+	task := tasks.New(id, tasks.Working, "", now, t.Config.Poll)
+	if v2 {
+		if resp := h.answeredInGrace(r, c.st); resp != nil {
+			keepalive.WriteJSON(w, http.StatusOK, resp)
+			return nil
+		}
+		h.log.Info("task created", zap.String("tool", msg.Tool), zap.String("task", id.String()), zap.Duration("ttl", ttl))
+		v, _ := tasks.V2(task, "task", nil)
+		keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, v))
+		return nil
+	}
 	h.log.Info("task created", zap.String("tool", msg.Tool), zap.String("task", id.String()), zap.Duration("ttl", ttl))
-	keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID,
-		tasks.CreateResult{Task: tasks.New(id, tasks.Working, "", now, t.Config.Poll)}))
+	keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, tasks.CreateResult{Task: task}))
 	return nil
+}
+
+// answeredInGrace waits up to the grace period for a 2026-07-28 task's
+// call to end, and returns its response if it did: the server decides per
+// call whether to answer with a task, and a quick call gets its answer.
+func (h *Handler) answeredInGrace(r *http.Request, st *streams.Stream) []byte {
+	t := time.NewTimer(h.cfg.Grace)
+	defer t.Stop()
+	for {
+		b := st.Read(0, 0)
+		if b.Done {
+			if b.Cancelled {
+				return nil
+			}
+			resp, err := finalEvent(st)
+			if err != nil {
+				return nil
+			}
+			return resp
+		}
+		select {
+		case <-b.Changed:
+		case <-t.C:
+			return nil
+		case <-r.Context().Done():
+			return nil
+		}
+	}
 }
 
 // observer returns t's observer, or one that observes nothing.
@@ -182,6 +227,10 @@ func (h *Handler) serveTask(w http.ResponseWriter, r *http.Request, msg *mcpmsg.
 	}
 	switch msg.Method {
 	case tasks.MethodGet:
+		if revision(r.Header) >= revStateless {
+			h.getV2(w, msg.ID, h.localTask(entry, st), st)
+			return nil
+		}
 		keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, h.localTask(entry, st)))
 	case tasks.MethodCancel:
 		h.cancelTask(w, r, msg, entry, st, next)
@@ -321,7 +370,26 @@ func (h *Handler) cancelTask(w http.ResponseWriter, r *http.Request, msg *mcpmsg
 	if st != nil && st.Cancel() {
 		h.log.Info("task cancelled by the client", zap.String("task", e.ID.String()))
 	}
+	if revision(r.Header) >= revStateless {
+		keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, tasks.Complete{ResultType: "complete"}))
+		return
+	}
 	keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, h.localTask(e, nil)))
+}
+
+// getV2 answers a 2026-07-28 tasks/get with t, and the call's result or
+// error once it is over.
+func (h *Handler) getV2(w http.ResponseWriter, id json.RawMessage, t tasks.Task, st *streams.Stream) {
+	var resp []byte
+	if (t.Status == tasks.Completed || t.Status == tasks.Failed) && st != nil {
+		resp, _ = finalEvent(st)
+	}
+	v, err := tasks.V2(t, "complete", resp)
+	if err != nil {
+		keepalive.WriteError(w, http.StatusOK, id, mcpmsg.CodeInternalError, "mcp_keepalive: "+err.Error())
+		return
+	}
+	keepalive.WriteJSON(w, http.StatusOK, tasks.Response(id, v))
 }
 
 // notifyCancelled sends the upstream a notifications/cancelled for its

@@ -37,7 +37,17 @@ func (h *Handler) serveRemoteTask(w http.ResponseWriter, r *http.Request, msg *m
 		}
 		switch msg.Method {
 		case tasks.MethodGet:
-			keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, tasks.New(id, st.status, st.message, id.Created, h.Tasks.Config.Poll)))
+			t := tasks.New(id, st.status, st.message, id.Created, h.Tasks.Config.Poll)
+			if revision(r.Header) < revStateless {
+				keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, t))
+				return nil
+			}
+			v, err := tasks.V2(t, "complete", st.response)
+			if err != nil {
+				keepalive.WriteError(w, http.StatusOK, msg.ID, mcpmsg.CodeInternalError, "mcp_keepalive: "+err.Error())
+				return nil
+			}
+			keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, v))
 			return nil
 		case tasks.MethodCancel:
 			if st.status.Terminal() {

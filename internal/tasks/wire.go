@@ -51,6 +51,19 @@ var errNoTask = errors.New("no task requested")
 // live in milliseconds, 0 when none was given. It fails when the request
 // asks for no task.
 func Strip(body []byte, token string) (upstream []byte, ttl int64, err error) {
+	return prepare(body, token, true)
+}
+
+// WithToken returns a tools/call request body with the progress token token
+// when it had none, as Strip does, for a 2026-07-28 call, which asks for a
+// task in its client capabilities rather than in params.task.
+func WithToken(body []byte, token string) ([]byte, error) {
+	up, _, err := prepare(body, token, false)
+	return up, err
+}
+
+// prepare is Strip, and WithToken when needTask is false.
+func prepare(body []byte, token string, needTask bool) (upstream []byte, ttl int64, err error) {
 	var msg map[string]json.RawMessage
 	if err := json.Unmarshal(body, &msg); err != nil {
 		return nil, 0, fmt.Errorf("reading request: %w", err)
@@ -60,19 +73,21 @@ func Strip(body []byte, token string) (upstream []byte, ttl int64, err error) {
 		return nil, 0, fmt.Errorf("reading params: %w", err)
 	}
 	raw, ok := params["task"]
-	if !ok || string(raw) == "null" {
+	if needTask && (!ok || string(raw) == "null") {
 		return nil, 0, errNoTask
 	}
-	var task struct {
-		TTL *float64 `json:"ttl"`
+	if needTask {
+		var task struct {
+			TTL *float64 `json:"ttl"`
+		}
+		if err := json.Unmarshal(raw, &task); err != nil {
+			return nil, 0, fmt.Errorf("reading params.task: %w", err)
+		}
+		if task.TTL != nil && *task.TTL > 0 {
+			ttl = int64(*task.TTL)
+		}
+		delete(params, "task")
 	}
-	if err := json.Unmarshal(raw, &task); err != nil {
-		return nil, 0, fmt.Errorf("reading params.task: %w", err)
-	}
-	if task.TTL != nil && *task.TTL > 0 {
-		ttl = int64(*task.TTL)
-	}
-	delete(params, "task")
 	var meta map[string]json.RawMessage
 	if raw, ok := params["_meta"]; ok {
 		if err := json.Unmarshal(raw, &meta); err != nil {
