@@ -37,7 +37,12 @@ func (h *Handler) advertise(w http.ResponseWriter, r *http.Request, msg *mcpmsg.
 	}
 	if msg.Method == "server/discover" {
 		fn = func(result json.RawMessage) (json.RawMessage, error) {
-			out, _, err := tasks.AdvertiseDiscover(result)
+			out, declared, err := tasks.AdvertiseDiscover(result)
+			if declared {
+				// 2026-07-28 has no sessions: the upstream behind this
+				// handler has the extension, for every client.
+				h.Tasks.ownV2.Store(true)
+			}
 			return out, err
 		}
 	}

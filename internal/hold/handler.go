@@ -142,7 +142,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.N
 			return nil, nil, h.advertise(w, r, &msg, next)
 		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.Requested(msg.Params):
 			return nil, nil, h.createTask(w, r, body, &msg, next, false)
-		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.RequestedV2(msg.Params):
+		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && !h.Tasks.ownV2.Load() && tasks.RequestedV2(msg.Params):
 			return nil, nil, h.createTask(w, r, body, &msg, next, true)
 		}
 	}

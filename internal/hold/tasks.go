@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,6 +33,10 @@ type Tasks struct {
 	Registry *tasks.Registry
 	// Observer, when set, is told of tasks' changes and polls.
 	Observer tasks.Observer
+
+	// ownV2 is set once the upstream declared the 2026-07-28 extension
+	// itself: its calls then pass through untouched.
+	ownV2 atomic.Bool
 }
 
 // task is what a held call that is a task knows of it.

@@ -137,3 +137,28 @@ func TestAdvertise(t *testing.T) {
 		t.Fatalf("tools/list: %s %v", tools, err)
 	}
 }
+
+func TestV2(t *testing.T) {
+	declared := json.RawMessage(`{"name":"t","_meta":{"io.modelcontextprotocol/clientCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}}`)
+	if !RequestedV2(declared) || RequestedV2(json.RawMessage(`{"name":"t","_meta":{}}`)) || RequestedV2(json.RawMessage(`{"name":"t"}`)) {
+		t.Fatal("RequestedV2 misreads the client capabilities")
+	}
+	up, err := WithToken([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":`+string(declared)+`}`), "tok")
+	if err != nil || !strings.Contains(string(up), `"progressToken":"tok"`) || !strings.Contains(string(up), ExtensionID) {
+		t.Fatalf("WithToken: %s %v", up, err)
+	}
+	task := New(ID{Stream: strings.Repeat("a", 32), Created: time.UnixMilli(0), TTL: time.Minute}, Completed, "", time.UnixMilli(0), time.Second)
+	v, err := V2(task, "complete", []byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`))
+	b, _ := json.Marshal(v)
+	if err != nil || !strings.Contains(string(b), `"resultType":"complete"`) || !strings.Contains(string(b), `"ttlMs":60000`) ||
+		!strings.Contains(string(b), `"result":{"content":[]}`) || strings.Contains(string(b), `"error"`) {
+		t.Fatalf("V2: %s %v", b, err)
+	}
+	out, own, err := AdvertiseDiscover(json.RawMessage(`{"supportedVersions":["2026-07-28"],"capabilities":{"tools":{}}}`))
+	if err != nil || own || !strings.Contains(string(out), `"extensions":{"io.modelcontextprotocol/tasks":{}}`) {
+		t.Fatalf("AdvertiseDiscover: %s %v %v", out, own, err)
+	}
+	if _, own, _ := AdvertiseDiscover(out); !own {
+		t.Fatal("an upstream's own extension is not seen")
+	}
+}
