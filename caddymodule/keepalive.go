@@ -24,6 +24,7 @@ import (
 	"github.com/caddy-stata/caddy-stata/internal/hostcheck"
 	"github.com/caddy-stata/caddy-stata/internal/legacy"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
+	"github.com/caddy-stata/caddy-stata/internal/tasks"
 )
 
 func init() {
@@ -39,6 +40,7 @@ var (
 	heldCalls   keepalive.Slots
 	heldIndex   = hold.NewIndex()
 	heldStreams = streams.New()
+	heldTasks   = tasks.NewRegistry()
 )
 
 // legacySessions are the open sessions of the legacy HTTP+SSE transport seen
@@ -156,6 +158,24 @@ type KeepAlive struct {
 	// serves any resume and passes any cancel on. Default: `memory`.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=mcp_keepalive.stores inline_key=backend"`
 
+	// Tasks tells whether to offer MCP tasks (protocol 2025-11-25) for held
+	// tools: a tools/call with params.task gets a task handle at once,
+	// and tasks/get, tasks/result, tasks/list and tasks/cancel are
+	// answered here, while the upstream gets an ordinary call. Default: on.
+	Tasks *bool `json:"tasks,omitempty"`
+
+	// TaskTTL is the longest a task and its result live, counted from its
+	// creation; a client may ask for less, and resume caps it. Default: `1h`.
+	TaskTTL caddy.Duration `json:"task_ttl,omitempty"`
+
+	// TaskPoll is the poll interval suggested to task clients. Default: `5s`.
+	TaskPoll caddy.Duration `json:"task_poll,omitempty"`
+
+	// MaxTasks is the most tasks a session may have until they expire;
+	// over it, a tools/call that asks for a task gets a JSON-RPC error.
+	// Default: 100.
+	MaxTasks int `json:"max_tasks,omitempty"`
+
 	hosts   *hostcheck.Policy
 	core    *hold.Handler
 	tracker *legacy.Tracker
@@ -212,6 +232,21 @@ func (k *KeepAlive) config() keepalive.Config {
 	return cfg
 }
 
+// taskConfig returns the configuration of tasks, with defaults.
+func (k *KeepAlive) taskConfig() tasks.Config {
+	cfg := tasks.Config{TTL: tasks.DefaultTTL, Poll: tasks.DefaultPoll, Max: tasks.DefaultMax}
+	if k.TaskTTL > 0 {
+		cfg.TTL = time.Duration(k.TaskTTL)
+	}
+	if k.TaskPoll > 0 {
+		cfg.Poll = time.Duration(k.TaskPoll)
+	}
+	if k.MaxTasks > 0 {
+		cfg.Max = k.MaxTasks
+	}
+	return cfg
+}
+
 // Provision sets up the handler.
 func (k *KeepAlive) Provision(ctx caddy.Context) error {
 	cfg := k.config()
@@ -233,6 +268,9 @@ func (k *KeepAlive) Provision(ctx caddy.Context) error {
 	k.core = hold.New(cfg, &heldCalls, heldIndex, heldStreams, ctx.Logger())
 	k.core.Observer = metricsObserver{}
 	k.core.Detach = detachVars
+	if k.Tasks == nil || *k.Tasks {
+		k.core.Tasks = &hold.Tasks{Config: k.taskConfig(), Registry: heldTasks, Observer: metricsObserver{}}
+	}
 	if k.StoreRaw != nil {
 		mod, err := ctx.LoadModule(k, "StoreRaw")
 		if err != nil {

@@ -49,6 +49,10 @@ func parseKeepAlive(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    spill_after      <size>
 //	    spill_limit      <size>
 //	    store            memory|redis [<address>] [{ ... }]
+//	    tasks            on|off
+//	    task_ttl         <duration>
+//	    task_poll        <duration>
+//	    max_tasks        <n>
 //	}
 //
 // Every subdirective is optional and may be given once, except tools,
@@ -153,6 +157,38 @@ func (k *KeepAlive) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			k.MaxRequestBody = size
+		case "tasks":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			on := arg == "on"
+			if !on && arg != "off" {
+				return d.Errf("tasks must be 'on' or 'off', not '%s'", arg)
+			}
+			k.Tasks = &on
+		case "task_ttl":
+			dur, err := durationArg(d, false)
+			if err != nil {
+				return err
+			}
+			k.TaskTTL = dur
+		case "task_poll":
+			dur, err := durationArg(d, false)
+			if err != nil {
+				return err
+			}
+			k.TaskPoll = dur
+		case "max_tasks":
+			arg, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(arg)
+			if err != nil || n <= 0 {
+				return d.Errf("max_tasks: need a positive whole number, not '%s'", arg)
+			}
+			k.MaxTasks = n
 		case "max_held":
 			arg, err := oneArg(d)
 			if err != nil {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-stata/caddy-stata/internal/tasks"
 )
 
 // keepAliveMetrics are the Prometheus metrics of every mcp_keepalive handler
@@ -21,6 +23,8 @@ var keepAliveMetrics = struct {
 	spillBytes prometheus.GaugeFunc
 	// storeErrors counts failed operations of a shared stream store.
 	storeErrors *prometheus.CounterVec
+	tasks       *prometheus.CounterVec
+	taskPolls   *prometheus.CounterVec
 }{
 	held: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "calls_held",
@@ -59,13 +63,21 @@ var keepAliveMetrics = struct {
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "store_errors_total",
 		Help: "Failed operations of the shared stream store (Redis), by op: write, queue (a write dropped because the store fell behind), read, open, publish, heartbeat.",
 	}, []string{"op"}),
+	tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "tasks_total",
+		Help: "Tasks by the status they entered: working (created), completed, failed, cancelled.",
+	}, []string{"status"}),
+	taskPolls: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "task_polls_total",
+		Help: "Task methods answered, by method: tasks/get, tasks/result, tasks/list, tasks/cancel.",
+	}, []string{"method"}),
 }
 
 // registerKeepAliveMetrics registers the metrics in reg; a collector that is
 // there already (another handler of the same config registered it) is fine.
 func registerKeepAliveMetrics(reg prometheus.Registerer) error {
 	m := &keepAliveMetrics
-	for _, c := range []prometheus.Collector{m.held, m.finished, m.keepAlives, m.duration, m.replays, m.streams, m.storeBytes, m.spillBytes, m.storeErrors} {
+	for _, c := range []prometheus.Collector{m.held, m.finished, m.keepAlives, m.duration, m.replays, m.streams, m.storeBytes, m.spillBytes, m.storeErrors, m.tasks, m.taskPolls} {
 		var are prometheus.AlreadyRegisteredError
 		if err := reg.Register(c); err != nil && !errors.As(err, &are) {
 			return err
@@ -88,4 +100,12 @@ func (metricsObserver) KeepAlive(kind string) {
 
 func (metricsObserver) Replayed(result string) {
 	keepAliveMetrics.replays.WithLabelValues(result).Inc()
+}
+
+func (metricsObserver) Changed(s tasks.Status) {
+	keepAliveMetrics.tasks.WithLabelValues(string(s)).Inc()
+}
+
+func (metricsObserver) Served(method string) {
+	keepAliveMetrics.taskPolls.WithLabelValues(method).Inc()
 }

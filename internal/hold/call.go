@@ -55,6 +55,7 @@ type call struct {
 	r      *http.Request
 	cancel context.CancelFunc // cancels the upstream request
 	inline bool               // next runs on the request's goroutine
+	task   *task              // the task the call is, if it is one
 
 	header http.Header // the next handler's header map
 
@@ -372,6 +373,12 @@ func (c *call) end() {
 	ttl := time.Duration(0)
 	if c.pol.ids {
 		ttl = c.h.cfg.Resume
+	}
+	if c.task != nil {
+		// A task has no client of its own: it is fetched by its id.
+		clients = 1
+		ttl = c.task.retention()
+		c.task.ended(c)
 	}
 	c.st.Finish(ttl)
 	c.h.held.Release()

@@ -25,6 +25,14 @@
 // request's goroutine back, so for it alone the next handler runs on a
 // goroutine of its own and the request's goroutine is the reader.
 //
+// A tools/call that asks for a task (protocol 2025-11-25, params.task) is
+// held the same way, with no client attached: its client gets the task
+// handle at once, the upstream an ordinary call, and the call's stream keeps
+// its events and its response, mirrored to the shared store like any other.
+// The task methods (tasks/get, tasks/result, tasks/list, tasks/cancel) read
+// that stream, here or, through the shared store, on another instance; see
+// Tasks and package tasks.
+//
 // The policy of keep-alives (which calls, how often, what progress to
 // invent, how the upstream's own progress is merged, how a call ends) is
 // package keepalive's, shared with the legacy HTTP+SSE transport.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-stata/caddy-stata/internal/mcpmsg"
 	"github.com/caddy-stata/caddy-stata/internal/streams"
+	"github.com/caddy-stata/caddy-stata/internal/tasks"
 )
 
 // Handler holds long tools/call requests open. It is safe for concurrent use.
@@ -46,6 +47,10 @@ type Handler struct {
 	// store. Both nil (the default) keep every stream in this process.
 	Mirror streams.Mirror
 	Remote streams.Remote
+
+	// Tasks, when set, offers tasks for held tools to clients that ask for
+	// them; nil (the default) passes task requests to next untouched.
+	Tasks *Tasks
 }
 
 // New returns a Handler for cfg, which must be valid. Held calls are counted
@@ -119,12 +124,27 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.N
 
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
-	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) {
+	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) &&
+		(h.Tasks == nil || !mayConcernTasks(body)) {
 		return nil, nil, next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)
 	if err != nil {
 		return nil, nil, next(w, r)
+	}
+	// Tasks are offered unless the session's upstream has its own.
+	offer := h.Tasks != nil && msg.IsRequest() && !h.Tasks.Registry.Own(r.Header.Get("Mcp-Session-Id"))
+	if offer {
+		switch {
+		case tasks.IsMethod(msg.Method):
+			return nil, nil, h.serveTask(w, r, &msg, next)
+		case (msg.Method == "initialize" || msg.Method == "tools/list" || msg.Method == "server/discover") && knowsTasks(r.Header, &msg):
+			return nil, nil, h.advertise(w, r, &msg, next)
+		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && tasks.Requested(msg.Params):
+			return nil, nil, h.createTask(w, r, body, &msg, next, false)
+		case msg.IsToolCall() && h.cfg.Holds(msg.Tool) && !h.Tasks.ownV2.Load() && tasks.RequestedV2(msg.Params):
+			return nil, nil, h.createTask(w, r, body, &msg, next, true)
+		}
 	}
 	if msg.Method == mcpmsg.MethodCancelled && msg.ID == nil {
 		return nil, nil, h.cancel(w, r, &msg, next)
@@ -162,6 +182,14 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Mes
 		h.cancelRemote(r, key)
 	}
 	return next(w, r)
+}
+
+// mayConcernTasks reports whether a request body may be one that offering
+// tasks changes: a task method, initialize, or tools/list. A method spelled
+// with escapes is merely not changed.
+func mayConcernTasks(body []byte) bool {
+	return bytes.Contains(body, []byte("tasks/")) || bytes.Contains(body, []byte("initialize")) ||
+		bytes.Contains(body, []byte("tools/list")) || bytes.Contains(body, []byte("server/discover"))
 }
 
 // Wait waits until every call this handler held has ended.
