@@ -60,6 +60,56 @@ func TestTasksRedisOtherInstance(t *testing.T) {
 	}
 }
 
+// TestTasksRedisCancelOnOtherInstance creates a task on instance A and
+// cancels it through instance B, which never saw it: the upstream sees the
+// cancel and stops the tool, B answers the task cancelled, and A, where the
+// call ran, says so too; cancelling it again through B is refused.
+func TestTasksRedisCancelOnOtherInstance(t *testing.T) {
+	redis := startRedis(t)
+	up, hostPort := startLongServer(t)
+	a, b := twoInstances(t, redis, hostPort, "0")
+	session, steps := taskClient(t, a.URL+"/mcp", "",
+		map[string]any{"op": "create", "tool": "long", "args": map[string]any{"steps": 60, "stepMs": 500, "tag": "cancel-on-b"}})
+	var created struct {
+		Task taskJSON `json:"task"`
+	}
+	steps[0].value(t, &created)
+	id := created.Task.TaskID
+	up.waitLine(`"event":"started","tag":"cancel-on-b"`)
+
+	_, steps = taskClient(t, b.URL+"/mcp", session,
+		map[string]any{"op": "cancel", "taskId": id},
+	)
+	var cancelled taskJSON
+	steps[0].value(t, &cancelled)
+	if cancelled.Status != "cancelled" || cancelled.TaskID != id {
+		t.Fatalf("tasks/cancel through B: %+v", cancelled)
+	}
+	up.waitLine(`"event":"cancelled","tag":"cancel-on-b"`)
+	ctx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	if _, err := a.waitLog(ctx, "held call cancelled by the client through another instance"); err != nil {
+		t.Fatalf("A did not end the call: %v", err)
+	}
+	_, steps = taskClient(t, a.URL+"/mcp", session,
+		map[string]any{"op": "get", "taskId": id},
+	)
+	var onA taskJSON
+	steps[0].value(t, &onA)
+	if onA.Status != "cancelled" {
+		t.Fatalf("A's tasks/get after the cancel through B: %+v", onA)
+	}
+	_, steps = taskClient(t, b.URL+"/mcp", session,
+		map[string]any{"op": "cancel", "taskId": id},
+	)
+	if steps[0].OK || !strings.Contains(*steps[0].Error, "cancelled already") {
+		t.Fatalf("cancelling it again through B: %+v", steps[0])
+	}
+	if up.count(`"event":"done","tag":"cancel-on-b"`) != 0 {
+		t.Fatal("the upstream ran the cancelled tool to its end")
+	}
+}
+
 // TestTasksStataRunner runs a do-file of about 8 s as a task of
 // stata_runner (the stand-in as Stata) with the SDK's tasks client: the
 // status message carries the runner's progress (the log's lines), and the

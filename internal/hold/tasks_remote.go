@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -16,8 +17,8 @@ import (
 // serveRemoteTask answers tasks/get and tasks/result for a task that
 // another process runs or ran, from its stream in the shared store. A task
 // the store does not know, or that is not the client's, gets the error of
-// an unknown task. tasks/cancel of such a task is refused: cancelling it
-// needs the request id that only its process knows.
+// an unknown task. tasks/cancel of a task still working is passed on (see
+// cancelRemoteTask).
 func (h *Handler) serveRemoteTask(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, id tasks.ID, owner streams.Owner, next keepalive.Next) error {
 	ctx := r.Context()
 	rs, err := h.Remote.Open(ctx, id.Stream, owner)
@@ -52,9 +53,9 @@ func (h *Handler) serveRemoteTask(w http.ResponseWriter, r *http.Request, msg *m
 		case tasks.MethodCancel:
 			if st.status.Terminal() {
 				h.taskError(w, msg.ID, "mcp_keepalive: task "+id.String()+" is "+string(st.status)+" already: it cannot be cancelled")
-			} else {
-				h.taskError(w, msg.ID, "mcp_keepalive: task "+id.String()+" runs on another instance; cancel it there")
+				return nil
 			}
+			h.cancelRemoteTask(w, r, msg, id, rs, next)
 			return nil
 		}
 		if st.status.Terminal() {
@@ -79,6 +80,29 @@ func (h *Handler) serveRemoteTask(w http.ResponseWriter, r *http.Request, msg *m
 			return nil
 		}
 	}
+}
+
+// cancelRemoteTask cancels a task that another process runs: the upstream
+// gets notifications/cancelled for the task's request from this process, on
+// the client's session as the running process would send it, and that
+// process is asked through the shared store to end the call, which ends the
+// task there as cancelled. The client gets the task cancelled.
+func (h *Handler) cancelRemoteTask(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, id tasks.ID, rs streams.RemoteStream, next keepalive.Next) {
+	if req := rs.Request(); len(req) > 0 {
+		h.notifyCancelled(r, req, next)
+	}
+	if err := rs.Cancel(r.Context()); err != nil {
+		h.storeDown(w, msg, err)
+		return
+	}
+	h.log.Info("task cancelled by the client through another instance", zap.String("task", id.String()))
+	h.Tasks.observer().Changed(tasks.Cancelled)
+	if revision(r.Header) >= revStateless {
+		keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, tasks.Complete{ResultType: "complete"}))
+		return
+	}
+	t := tasks.New(id, tasks.Cancelled, "cancelled by the client", time.Now(), h.Tasks.Config.Poll)
+	keepalive.WriteJSON(w, http.StatusOK, tasks.Response(msg.ID, t))
 }
 
 // storeDown answers a task method whose task the shared store could not

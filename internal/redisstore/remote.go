@@ -40,7 +40,7 @@ func (s *Store) Open(ctx context.Context, id string, owner streams.Owner) (strea
 			if subtle.ConstantTimeCompare([]byte(meta["o"]), []byte(owner.Digest())) != 1 {
 				return nil, streams.ErrNotFound
 			}
-			return &remote{s: s, id: id, instance: meta["in"]}, nil
+			return &remote{s: s, id: id, instance: meta["in"], call: meta["c"], request: []byte(meta["i"])}, nil
 		}
 		if time.Now().Add(openRetry).After(deadline) {
 			return nil, streams.ErrNotFound
@@ -66,10 +66,21 @@ type remote struct {
 	s        *Store
 	id       string
 	instance string // that runs the call
+	call     string // the call's digest, by which its instance knows it
+	request  []byte // the JSON-RPC id of the call's request
 
 	// missing is when the instance's heartbeat was first seen missing, in
 	// a run of looks that did not find it; zero while it is there.
 	missing time.Time
+}
+
+// Request returns the JSON-RPC id of the call's request.
+func (r *remote) Request() []byte { return r.request }
+
+// Cancel publishes a cancel of the call for the instance that runs it,
+// which knows it by its digest.
+func (r *remote) Cancel(ctx context.Context) error {
+	return r.s.publishCancel(ctx, r.call)
 }
 
 // orphanAfter is how long an instance's heartbeat must stay missing before

@@ -234,9 +234,14 @@ func (s *Store) listen() {
 // Cancel publishes a cancel of the call of owner whose request key is
 // request, for the instance that runs it.
 func (s *Store) Cancel(ctx context.Context, owner streams.Owner, request string) error {
+	return s.publishCancel(ctx, owner.CallDigest(request))
+}
+
+// publishCancel publishes a cancel of the call with the given digest.
+func (s *Store) publishCancel(ctx context.Context, call string) error {
 	c, cancel := s.ctx(ctx)
 	defer cancel()
-	if err := s.client.Publish(c, s.key("cancel"), owner.CallDigest(request)).Err(); err != nil {
+	if err := s.client.Publish(c, s.key("cancel"), call).Err(); err != nil {
 		s.failed("publish", err)
 		return fmt.Errorf("publishing a cancel: %w", err)
 	}

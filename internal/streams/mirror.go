@@ -53,6 +53,12 @@ type RemoteStream interface {
 	// Next returns the durable events after cursor, waiting up to wait for
 	// one when there is none yet (no wait when wait is 0).
 	Next(ctx context.Context, cursor uint64, wait time.Duration) (RemoteBatch, error)
+	// Request returns the JSON-RPC id of the call's request, as the client
+	// sent it.
+	Request() []byte
+	// Cancel asks the process that runs the call to cancel it, as Remote's
+	// Cancel does for a request key.
+	Cancel(ctx context.Context) error
 }
 
 // RemoteBatch is what one RemoteStream.Next returns.
