@@ -214,27 +214,17 @@ func (s *session) changeDir(args string) *stataError {
 // found" with r(601). When the nested do-file stops with an error it has
 // reported it already; doFile returns its return code with no message.
 func (s *session) doFile(args string, quiet bool) *stataError {
-	file, rest, ok := fileArg(args)
-	if !ok || file == "" {
-		return errSyntax()
-	}
-	if filepath.Ext(file) == "" {
-		file += ".do"
-	}
-	if s.depth >= maxDepth {
-		return errorf(1000, "stata-standin: do-files nested too deeply")
-	}
-	src, err := os.ReadFile(file)
-	if err != nil {
-		return errorf(601, "file %s not found", file)
+	src, rest, e := s.readDoFile(args)
+	if e != nil {
+		return e
 	}
 	var dargs []string
 	for rest = strings.TrimSpace(rest); rest != ""; rest = strings.TrimSpace(rest) {
-		var a string
-		if a, rest, ok = fileArg(rest); !ok {
+		a, more, ok := fileArg(rest)
+		if !ok {
 			return errSyntax()
 		}
-		dargs = append(dargs, a)
+		dargs, rest = append(dargs, a), more
 	}
 	if quiet {
 		old := s.w
@@ -250,22 +240,37 @@ func (s *session) doFile(args string, quiet bool) *stataError {
 // stay defined after it (Stata's include shares its caller's locals, where do
 // gives the file its own). Errors stop the file as they stop a do-file.
 func (s *session) includeFile(args string) *stataError {
-	file, rest, ok := fileArg(args)
-	if !ok || file == "" || strings.TrimSpace(rest) != "" {
+	src, rest, e := s.readDoFile(args)
+	if e != nil {
+		return e
+	}
+	if strings.TrimSpace(rest) != "" {
 		return errSyntax()
+	}
+	s.print("\n")
+	return s.runStatements(string(src))
+}
+
+// readDoFile reads the do-file that args of do, run or include name first
+// (relative to the current directory, .do added when it has no extension),
+// and returns its text and the rest of args. A file that cannot be read is
+// "file <name> not found" with r(601).
+func (s *session) readDoFile(args string) (src []byte, rest string, e *stataError) {
+	file, rest, ok := fileArg(args)
+	if !ok || file == "" {
+		return nil, "", errSyntax()
 	}
 	if filepath.Ext(file) == "" {
 		file += ".do"
 	}
 	if s.depth >= maxDepth {
-		return errorf(1000, "stata-standin: do-files nested too deeply")
+		return nil, "", errorf(1000, "stata-standin: do-files nested too deeply")
 	}
 	src, err := os.ReadFile(file)
 	if err != nil {
-		return errorf(601, "file %s not found", file)
+		return nil, "", errorf(601, "file %s not found", file)
 	}
-	s.print("\n")
-	return s.runStatements(string(src))
+	return src, rest, nil
 }
 
 // fileArg takes a file or directory name from the start of args: "quoted",
