@@ -61,17 +61,28 @@ func (g *Gateway) prepare(r *http.Request, name string, args map[string]any) (*c
 	return &call{tool: info, args: args, start: time.Now()}, nil
 }
 
-// serveCall answers POST /tools/{name} when the call ends: its result (a
-// tool error too) with 200, or a JSON error.
-func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request, name string) {
+// begin reads the arguments of a call of the tool name and prepares it. A
+// call that cannot start (a bad body, an unknown tool, invalid arguments)
+// gets its JSON error, and begin returns nil.
+func (g *Gateway) begin(w http.ResponseWriter, r *http.Request, name string) *call {
 	args, ae := g.readArguments(w, r)
 	if ae != nil {
 		writeError(w, ae)
-		return
+		return nil
 	}
 	c, ae := g.prepare(r, name, args)
 	if ae != nil {
 		writeError(w, ae)
+		return nil
+	}
+	return c
+}
+
+// serveCall answers POST /tools/{name} when the call ends: its result (a
+// tool error too) with 200, or a JSON error.
+func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request, name string) {
+	c := g.begin(w, r, name)
+	if c == nil {
 		return
 	}
 	res, err := g.run(r.Context(), c)

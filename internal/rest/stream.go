@@ -64,14 +64,8 @@ type outcomeOf struct {
 // invalid arguments) are plain JSON errors with their status; after that the
 // status is 200 and the end is an event: result or error, then done.
 func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, name string) {
-	args, ae := g.readArguments(w, r)
-	if ae != nil {
-		writeError(w, ae)
-		return
-	}
-	c, ae := g.prepare(r, name, args)
-	if ae != nil {
-		writeError(w, ae)
+	c := g.begin(w, r, name)
+	if c == nil {
 		return
 	}
 	c.events = make(chan event, eventBuffer)
