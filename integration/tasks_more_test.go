@@ -110,6 +110,49 @@ func TestTasksRedisCancelOnOtherInstance(t *testing.T) {
 	}
 }
 
+// TestTasksRedisListAcrossInstances creates one task of a session on
+// instance A and one on instance B: tasks/list through either instance
+// lists both, in the order of their creation, with their states, and
+// another session lists none.
+func TestTasksRedisListAcrossInstances(t *testing.T) {
+	redis := startRedis(t)
+	_, hostPort := startLongServer(t)
+	a, b := twoInstances(t, redis, hostPort, "0")
+	session, steps := taskClient(t, a.URL+"/mcp", "",
+		map[string]any{"op": "create", "tool": "long", "args": map[string]any{"steps": 1, "stepMs": 100, "tag": "on-a"}})
+	var onA, onB struct {
+		Task taskJSON `json:"task"`
+	}
+	steps[0].value(t, &onA)
+	_, steps = taskClient(t, b.URL+"/mcp", session,
+		map[string]any{"op": "create", "tool": "long", "args": map[string]any{"steps": 60, "stepMs": 500, "tag": "on-b"}},
+		map[string]any{"op": "result", "taskId": onA.Task.TaskID},
+	)
+	steps[0].value(t, &onB)
+	if !steps[1].OK {
+		t.Fatalf("A's task through B: %+v", steps[1])
+	}
+	for name, c := range map[string]*caddy{"A": a, "B": b} {
+		_, steps = taskClient(t, c.URL+"/mcp", session, map[string]any{"op": "list"})
+		var list struct {
+			Tasks []taskJSON `json:"tasks"`
+		}
+		steps[0].value(t, &list)
+		if len(list.Tasks) != 2 || list.Tasks[0].TaskID != onA.Task.TaskID || list.Tasks[1].TaskID != onB.Task.TaskID ||
+			list.Tasks[0].Status != "completed" || list.Tasks[1].Status != "working" {
+			t.Fatalf("tasks/list through %s: %+v; want A's task completed, then B's working", name, list.Tasks)
+		}
+	}
+	_, steps = taskClient(t, a.URL+"/mcp", "", map[string]any{"op": "list"})
+	var other struct {
+		Tasks []taskJSON `json:"tasks"`
+	}
+	steps[0].value(t, &other)
+	if len(other.Tasks) != 0 {
+		t.Fatalf("another session lists %+v", other.Tasks)
+	}
+}
+
 // TestTasksStataRunner runs a do-file of about 8 s as a task of
 // stata_runner (the stand-in as Stata) with the SDK's tasks client: the
 // status message carries the runner's progress (the log's lines), and the

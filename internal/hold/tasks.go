@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -112,6 +115,9 @@ func (h *Handler) createTask(w http.ResponseWriter, r *http.Request, body []byte
 	c.task.entry = tasks.NewEntry(id, msg.ID)
 	c.mu.Unlock()
 	t.Registry.Add(owner, c.task.entry)
+	if h.Remote != nil {
+		h.shareTask(streams.OwnerOf(r.Header), id)
+	}
 	t.observer().Changed(tasks.Working)
 	h.calls.Add(1)
 	go func() {
@@ -205,7 +211,7 @@ func (h *Handler) serveTask(w http.ResponseWriter, r *http.Request, msg *mcpmsg.
 	t.observer().Served(msg.Method)
 	owner := streams.OwnerOf(r.Header)
 	if msg.Method == tasks.MethodList {
-		h.listTasks(w, msg.ID, owner.Digest(), p.Cursor)
+		h.listTasks(w, r, msg.ID, owner, p.Cursor)
 		return nil
 	}
 	id, ok := tasks.ParseID(p.TaskID)
@@ -251,18 +257,113 @@ func (h *Handler) taskError(w http.ResponseWriter, id json.RawMessage, message s
 	keepalive.WriteError(w, http.StatusOK, id, tasks.CodeInvalidParams, message)
 }
 
-// listTasks answers tasks/list with the session's tasks.
-func (h *Handler) listTasks(w http.ResponseWriter, id json.RawMessage, owner, cursor string) {
-	entries, next, err := h.Tasks.Registry.List(owner, cursor, tasks.PageSize, time.Now())
-	if err != nil {
-		h.taskError(w, id, "mcp_keepalive: "+err.Error())
+// listTasks answers tasks/list with the session's tasks: those of this
+// process, and with a shared store those of every process, in the order of
+// their creation, a page at a time.
+func (h *Handler) listTasks(w http.ResponseWriter, r *http.Request, id json.RawMessage, owner streams.Owner, cursor string) {
+	now := time.Now()
+	if h.Remote == nil {
+		entries, next, err := h.Tasks.Registry.List(owner.Digest(), cursor, tasks.PageSize, now)
+		if err != nil {
+			h.taskError(w, id, "mcp_keepalive: "+err.Error())
+			return
+		}
+		res := tasks.ListResult{Tasks: make([]tasks.Task, 0, len(entries)), NextCursor: next}
+		for _, e := range entries {
+			res.Tasks = append(res.Tasks, h.localTask(e, h.store.Get(e.ID.Stream)))
+		}
+		keepalive.WriteJSON(w, http.StatusOK, tasks.Response(id, res))
 		return
 	}
-	res := tasks.ListResult{Tasks: make([]tasks.Task, 0, len(entries)), NextCursor: next}
-	for _, e := range entries {
-		res.Tasks = append(res.Tasks, h.localTask(e, h.store.Get(e.ID.Stream)))
+	ids, local := h.allTasks(r.Context(), owner, now)
+	start := 0
+	if cursor != "" {
+		i := slices.IndexFunc(ids, func(x tasks.ID) bool { return x.String() == cursor })
+		if i < 0 {
+			h.taskError(w, id, "mcp_keepalive: "+tasks.ErrCursor.Error())
+			return
+		}
+		start = i + 1
+	}
+	page := ids[start:]
+	res := tasks.ListResult{Tasks: make([]tasks.Task, 0, min(len(page), tasks.PageSize))}
+	if len(page) > tasks.PageSize {
+		page = page[:tasks.PageSize]
+		res.NextCursor = page[len(page)-1].String()
+	}
+	for _, x := range page {
+		if e := local[x.String()]; e != nil {
+			res.Tasks = append(res.Tasks, h.localTask(e, h.store.Get(x.Stream)))
+			continue
+		}
+		// A task whose stream the store no longer has (gone with an
+		// expiry, or Redis restarted) is left out.
+		if t, ok := h.remoteTask(r.Context(), x, owner); ok {
+			res.Tasks = append(res.Tasks, t)
+		}
 	}
 	keepalive.WriteJSON(w, http.StatusOK, tasks.Response(id, res))
+}
+
+// allTasks returns the ids of owner's tasks that have not expired at now,
+// this process's and those the shared store lists, in the order of their
+// creation, and this process's entries by id. When the shared store fails,
+// the list is this process's alone (the failure is counted and logged by
+// the store).
+func (h *Handler) allTasks(ctx context.Context, owner streams.Owner, now time.Time) ([]tasks.ID, map[string]*tasks.Entry) {
+	entries, _, _ := h.Tasks.Registry.List(owner.Digest(), "", math.MaxInt, now)
+	local := make(map[string]*tasks.Entry, len(entries))
+	ids := make([]tasks.ID, 0, len(entries))
+	for _, e := range entries {
+		local[e.ID.String()] = e
+		ids = append(ids, e.ID)
+	}
+	shared, err := h.Remote.Tasks(ctx, owner, now)
+	if err != nil {
+		h.log.Warn("tasks/list answered with this instance's tasks only: the stream store failed", zap.Error(err))
+	}
+	for _, s := range shared {
+		if x, ok := tasks.ParseID(s); ok && local[s] == nil && now.Before(x.Expires()) {
+			ids = append(ids, x)
+		}
+	}
+	slices.SortFunc(ids, func(a, b tasks.ID) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.String(), b.String())
+	})
+	return ids, local
+}
+
+// remoteTask returns the state of a task that another process runs or ran,
+// read from the shared store; false when it cannot be read.
+func (h *Handler) remoteTask(ctx context.Context, id tasks.ID, owner streams.Owner) (tasks.Task, bool) {
+	rs, err := h.Remote.Open(ctx, id.Stream, owner)
+	if err != nil {
+		return tasks.Task{}, false
+	}
+	st, err := readRemote(ctx, rs)
+	if err != nil {
+		return tasks.Task{}, false
+	}
+	return tasks.New(id, st.status, st.message, id.Created, h.Tasks.Config.Poll), true
+}
+
+// shareTask records a new task in the shared store, so that tasks/list on
+// every process lists it. It does not wait for the store: the task's
+// creation does not depend on it.
+func (h *Handler) shareTask(owner streams.Owner, id tasks.ID) {
+	h.calls.Add(1)
+	go func() {
+		defer h.calls.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.Remote.AddTask(ctx, owner, id.String(), id.Expires()); err != nil {
+			h.log.Warn("task not listed in the stream store: tasks/list on other instances will miss it",
+				zap.String("task", id.String()), zap.Error(err))
+		}
+	}()
 }
 
 // localTask returns the state of a task this process runs or ran; st is its

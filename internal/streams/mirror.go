@@ -46,6 +46,12 @@ type Remote interface {
 	// Cancel asks whichever process runs the call of owner whose request key
 	// is request to cancel it.
 	Cancel(ctx context.Context, owner Owner, request string) error
+	// AddTask records that owner has the task with the given id until
+	// expires, so that Tasks lists it on every process.
+	AddTask(ctx context.Context, owner Owner, id string, expires time.Time) error
+	// Tasks returns the ids of owner's tasks that have not expired at now,
+	// in no particular order.
+	Tasks(ctx context.Context, owner Owner, now time.Time) ([]string, error)
 }
 
 // RemoteStream is a stream read from a shared store.
