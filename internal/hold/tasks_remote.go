@@ -82,18 +82,19 @@ func (h *Handler) serveRemoteTask(w http.ResponseWriter, r *http.Request, msg *m
 	}
 }
 
-// cancelRemoteTask cancels a task that another process runs: the upstream
-// gets notifications/cancelled for the task's request from this process, on
-// the client's session as the running process would send it, and that
-// process is asked through the shared store to end the call, which ends the
-// task there as cancelled. The client gets the task cancelled.
+// cancelRemoteTask cancels a task that another process runs: that process
+// is asked through the shared store to end the call, which ends the task
+// there as cancelled, and once it has, the upstream gets
+// notifications/cancelled for the task's request from this process, on the
+// client's session as the running process would send it. The client gets
+// the task cancelled.
 func (h *Handler) cancelRemoteTask(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Message, id tasks.ID, rs streams.RemoteStream, next keepalive.Next) {
-	if req := rs.Request(); len(req) > 0 {
-		h.notifyCancelled(r, req, next)
-	}
 	if err := rs.Cancel(r.Context()); err != nil {
 		h.storeDown(w, msg, err)
 		return
+	}
+	if req := rs.Request(); len(req) > 0 {
+		h.notifyCancelled(r, req, next)
 	}
 	h.log.Info("task cancelled by the client through another instance", zap.String("task", id.String()))
 	h.Tasks.observer().Changed(tasks.Cancelled)

@@ -223,6 +223,9 @@ func (s *Store) queue(ctx context.Context, pipe redis.Pipeliner, o op) {
 	case opOpen:
 		pipe.HSet(ctx, meta, "o", o.owner, "c", o.ms.call, "i", o.id, "st", "running", "in", s.instance)
 		pipe.Expire(ctx, meta, o.ms.ttl)
+		// The call's digest names its stream, for a cancel that must
+		// know when the running instance has taken it (Store.Cancel).
+		pipe.Set(ctx, s.key("call", o.ms.call), id, o.ms.ttl)
 	case opEvent:
 		if o.ev.Size > MaxEventSize {
 			if s.OnError != nil {

@@ -78,9 +78,10 @@ type remote struct {
 func (r *remote) Request() []byte { return r.request }
 
 // Cancel publishes a cancel of the call for the instance that runs it,
-// which knows it by its digest.
+// which knows it by its digest, and waits as Store.Cancel does until that
+// instance has taken it.
 func (r *remote) Cancel(ctx context.Context) error {
-	return r.s.publishCancel(ctx, r.call)
+	return r.s.cancelAndWait(ctx, r.call, r.id)
 }
 
 // orphanAfter is how long an instance's heartbeat must stay missing before

@@ -233,9 +233,55 @@ func (s *Store) listen() {
 
 // Cancel publishes a cancel of the call of owner whose request key is
 // request, for the instance that runs it.
+//
+// It returns once the instance running the call has taken the cancel (the
+// stream's state in Redis is no longer running), or after cancelWait: the
+// caller passes the client's notifications/cancelled on upstream next, and
+// an upstream that answers a cancelled request must find the call cancelled
+// already, as it does when the cancel reaches the running instance itself.
 func (s *Store) Cancel(ctx context.Context, owner streams.Owner, request string) error {
-	return s.publishCancel(ctx, owner.CallDigest(request))
+	return s.cancelAndWait(ctx, owner.CallDigest(request), "")
 }
+
+// cancelAndWait publishes a cancel of the call with the given digest and
+// waits, at most cancelWait, until the state of its stream in Redis is no
+// longer running. id is the stream's id, or "" to look it up by the digest;
+// a call Redis does not know is not waited for.
+func (s *Store) cancelAndWait(ctx context.Context, call, id string) error {
+	if err := s.publishCancel(ctx, call); err != nil {
+		return err
+	}
+	c, cancel := context.WithTimeout(ctx, cancelWait)
+	defer cancel()
+	if id == "" {
+		var err error
+		if id, err = s.client.Get(c, s.key("call", call)).Result(); err != nil {
+			// No such call is running anywhere (redis.Nil), or Redis
+			// failed: there is nothing to wait for.
+			return nil
+		}
+	}
+	tick := time.NewTicker(cancelPoll)
+	defer tick.Stop()
+	for {
+		st, err := s.client.HGet(c, s.key("m", id), "st").Result()
+		if err != nil || st != "running" {
+			return nil
+		}
+		select {
+		case <-c.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// cancelWait bounds how long Cancel waits for the running instance to take
+// a cancel, and cancelPoll is how often it looks.
+const (
+	cancelWait = time.Second
+	cancelPoll = 10 * time.Millisecond
+)
 
 // publishCancel publishes a cancel of the call with the given digest.
 func (s *Store) publishCancel(ctx context.Context, call string) error {

@@ -44,7 +44,9 @@ type Remote interface {
 	// ErrNotFound.
 	Open(ctx context.Context, id string, owner Owner) (RemoteStream, error)
 	// Cancel asks whichever process runs the call of owner whose request key
-	// is request to cancel it.
+	// is request to cancel it, and returns once that process has taken the
+	// cancel (or after a short bound), so that what the caller sends the
+	// upstream next finds the call cancelled.
 	Cancel(ctx context.Context, owner Owner, request string) error
 	// AddTask records that owner has the task with the given id until
 	// expires, so that Tasks lists it on every process.
@@ -62,8 +64,8 @@ type RemoteStream interface {
 	// Request returns the JSON-RPC id of the call's request, as the client
 	// sent it.
 	Request() []byte
-	// Cancel asks the process that runs the call to cancel it, as Remote's
-	// Cancel does for a request key.
+	// Cancel asks the process that runs the call to cancel it, and waits,
+	// as Remote's Cancel does for a request key.
 	Cancel(ctx context.Context) error
 }
 

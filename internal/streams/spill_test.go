@@ -156,9 +156,11 @@ func TestSpillRemoved(t *testing.T) {
 	dir := t.TempDir()
 	st := New()
 	lim := Limits{Memory: 1 << 20, SpillDir: dir, SpillAfter: 0, SpillLimit: 1 << 20}
-	spilled := func(s *Stream) Event {
+	// spilled adds a spilled event, the response unless running: a
+	// cancel comes too late once the response is in.
+	spilled := func(s *Stream, running ...bool) Event {
 		t.Helper()
-		seq := appendOK(t, s, "", payload(1, 100), true)
+		seq := appendOK(t, s, "", payload(1, 100), len(running) == 0)
 		b := s.Read(seq-1, 0)
 		if len(b.Events) != 1 || b.Events[0].Data != nil {
 			t.Fatalf("event not spilled: %+v", b.Events)
@@ -187,8 +189,10 @@ func TestSpillRemoved(t *testing.T) {
 	}
 
 	cancelled := st.Create(owner("s", ""), "cancel", lim, func() {})
-	spilled(cancelled)
-	cancelled.Cancel()
+	spilled(cancelled, true)
+	if !cancelled.Cancel() {
+		t.Fatal("a running stream's cancel did not take effect")
+	}
 	if files := spillFiles(t, dir); len(files) != 0 {
 		t.Fatalf("cancel left %v", files)
 	}

@@ -280,10 +280,12 @@ func (s *Stream) Finish(ttl time.Duration) {
 
 // Cancel ends the call as its client asked: the cancel function given to
 // Store.Create runs, readers end without anything more, and the stream is
-// removed, its spill file with it. It reports whether the call was still running.
+// removed, its spill file with it. It reports whether the call was still
+// running: once the response is in (the final event), a cancel comes too
+// late and changes nothing, so that readers still get the response.
 func (s *Stream) Cancel() bool {
 	s.mu.Lock()
-	if s.done || s.cancelled {
+	if s.done || s.final || s.cancelled {
 		s.mu.Unlock()
 		return false
 	}

@@ -159,6 +159,24 @@ func TestExpiryAndCancel(t *testing.T) {
 	}
 }
 
+// TestCancelAfterTheResponse checks that a cancel that comes once the
+// response is in (the final event, before the producer finishes the
+// stream) changes nothing: the response stays for the readers.
+func TestCancelAfterTheResponse(t *testing.T) {
+	st := New()
+	called := false
+	s := st.Create(owner("s", ""), "z", Limits{Memory: 1 << 20}, func() { called = true })
+	appendOK(t, s, "", []byte("the response"), true)
+	if s.Cancel() || called || s.Cancelled() {
+		t.Fatal("a cancel after the response took effect")
+	}
+	b := s.Read(0, 0)
+	if len(b.Events) != 1 || string(b.Events[0].Data) != "the response" || b.Cancelled {
+		t.Fatalf("after a late cancel: %+v", b)
+	}
+	s.Finish(time.Hour)
+}
+
 // TestProgressQueues checks that progress is not coalesced: a reader sees
 // each one, up to maxQueued, in order; and that a comment replaces them.
 func TestProgressQueues(t *testing.T) {
