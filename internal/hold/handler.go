@@ -125,7 +125,7 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, next keepalive.N
 	// The substring test keeps JSON parsing off the path of every other
 	// message; a method spelled with escapes merely goes unheld.
 	if !bytes.Contains(body, []byte("tools/call")) && !bytes.Contains(body, []byte("notifications/cancelled")) &&
-		(h.Tasks == nil || !mayConcernTasks(body)) {
+		(h.Tasks == nil || !mayConcernTasks(body, r.Header)) {
 		return nil, nil, next(w, r)
 	}
 	msg, err := mcpmsg.Parse(body)
@@ -185,11 +185,14 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request, msg *mcpmsg.Mes
 }
 
 // mayConcernTasks reports whether a request body may be one that offering
-// tasks changes: a task method, initialize, or tools/list. A method spelled
-// with escapes is merely not changed.
-func mayConcernTasks(body []byte) bool {
+// tasks changes: a task method, initialize, server/discover, or a tools/list
+// from a client at a revision that knows tasks (knowsTasks), so that the
+// tools/list of older clients, a hot path, is not parsed for nothing. A
+// method spelled with escapes is merely not changed.
+func mayConcernTasks(body []byte, header http.Header) bool {
 	return bytes.Contains(body, []byte("tasks/")) || bytes.Contains(body, []byte("initialize")) ||
-		bytes.Contains(body, []byte("tools/list")) || bytes.Contains(body, []byte("server/discover"))
+		bytes.Contains(body, []byte("server/discover")) ||
+		(bytes.Contains(body, []byte("tools/list")) && revision(header) >= revPolling)
 }
 
 // Wait waits until every call this handler held has ended.
