@@ -324,35 +324,8 @@ func TestTasksCancel(t *testing.T) {
 func TestTasksExtTasksClient(t *testing.T) {
 	_, hostPort := startLongServer(t)
 	c := startCaddy(t, hostPort, tasksSite)
-	arg, _ := json.Marshal(map[string]any{"url": c.URL + "/mcp", "tool": "long",
+	res, out := runExtTasks(t, "ext-tasks-client.mjs", c.URL+"/mcp", map[string]any{"tool": "long",
 		"args": map[string]any{"steps": 6, "stepMs": 1000, "tag": "ext"}})
-	cmd := exec.Command("node", filepath.Join(tsDir, "ext-tasks-client.mjs"), string(arg))
-	var errs lockedBuffer
-	cmd.Stderr = &errs
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ext-tasks-client.mjs: %v\n%s", err, errs.String())
-	}
-	var res struct {
-		Plain  json.RawMessage `json:"plain"`
-		Kind   string          `json:"kind"`
-		Handle *struct {
-			TaskID string `json:"taskId"`
-		} `json:"handle"`
-		CreatedAtMs int64 `json:"createdAtMs"`
-		Events      []struct {
-			Type          string  `json:"type"`
-			Status        string  `json:"status"`
-			StatusMessage *string `json:"statusMessage"`
-			AtMs          int64   `json:"atMs"`
-		} `json:"events"`
-		Outcome string          `json:"outcome"`
-		Result  json.RawMessage `json:"result"`
-		Error   *string         `json:"error"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || res.Error != nil {
-		t.Fatalf("ext-tasks-client.mjs printed %s (%v)\n%s", out, err, errs.String())
-	}
 	if res.Kind != "task" || res.Handle == nil || res.CreatedAtMs > 3000 {
 		t.Fatalf("execution %s, want a task handle at once", out)
 	}

@@ -10,8 +10,10 @@ import (
 	"time"
 )
 
-// extTasksV2 is what integration/ts/ext-tasks-v2-client.mjs saw.
-type extTasksV2 struct {
+// extTasks is what integration/ts/ext-tasks-client.mjs (2025-11-25) or
+// ext-tasks-v2-client.mjs (2026-07-28) saw; Era and Extension are the
+// latter's alone.
+type extTasks struct {
 	Era       string          `json:"era"`
 	Extension json.RawMessage `json:"extension"`
 	Plain     json.RawMessage `json:"plain"`
@@ -31,23 +33,31 @@ type extTasksV2 struct {
 	Error   *string         `json:"error"`
 }
 
-// runExtTasksV2 runs @modelcontextprotocol/ext-tasks as a 2026-07-28
-// requester against url with cfg's tool, args and cancelAfterMs.
-func runExtTasksV2(t *testing.T, url string, cfg map[string]any) extTasksV2 {
+// runExtTasks runs the ext-tasks client script against url with cfg's
+// tool, args and options, and fails the test unless it ran without error.
+func runExtTasks(t *testing.T, script, url string, cfg map[string]any) (extTasks, []byte) {
 	t.Helper()
 	cfg["url"] = url
 	arg, _ := json.Marshal(cfg)
-	cmd := exec.Command("node", filepath.Join(tsDir, "ext-tasks-v2-client.mjs"), string(arg))
+	cmd := exec.Command("node", filepath.Join(tsDir, script), string(arg))
 	var errs lockedBuffer
 	cmd.Stderr = &errs
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("ext-tasks-v2-client.mjs: %v\n%s", err, errs.String())
+		t.Fatalf("%s: %v\n%s", script, err, errs.String())
 	}
-	var res extTasksV2
+	var res extTasks
 	if err := json.Unmarshal(out, &res); err != nil || res.Error != nil {
-		t.Fatalf("ext-tasks-v2-client.mjs printed %s (%v)\n%s", out, err, errs.String())
+		t.Fatalf("%s printed %s (%v)\n%s", script, out, err, errs.String())
 	}
+	return res, out
+}
+
+// runExtTasksV2 runs @modelcontextprotocol/ext-tasks as a 2026-07-28
+// requester against url with cfg's tool, args and cancelAfterMs.
+func runExtTasksV2(t *testing.T, url string, cfg map[string]any) extTasks {
+	t.Helper()
+	res, _ := runExtTasks(t, "ext-tasks-v2-client.mjs", url, cfg)
 	if res.Era != "modern" || string(res.Extension) != "{}" {
 		t.Fatalf("era %q, tasks extension %s: caddy-stata did not advertise the extension in server/discover", res.Era, res.Extension)
 	}
