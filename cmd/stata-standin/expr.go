@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -226,92 +227,51 @@ func compareNumbers(a, b float64) int {
 	return 0
 }
 
-// or parses a | b | ...
-func (p *exprParser) or() (expr, *stataError) {
-	l, e := p.and()
-	for e == nil && p.accept("|") {
-		var r expr
-		if r, e = p.and(); e == nil {
-			l = binary("|", l, r)
-		}
-	}
-	return l, e
+// binOp is a binary operator of one precedence level: its token, and the
+// longer tokens that start with it and are not it (a comment after /).
+type binOp struct {
+	tok       string
+	notBefore []string
 }
 
-// and parses a & b & ...
-func (p *exprParser) and() (expr, *stataError) {
-	l, e := p.relation()
-	for e == nil && p.accept("&") {
-		var r expr
-		if r, e = p.relation(); e == nil {
-			l = binary("&", l, r)
-		}
-	}
-	return l, e
-}
-
-// relation parses comparisons.
-func (p *exprParser) relation() (expr, *stataError) {
-	l, e := p.additive()
+// leftAssoc parses operand (op operand)..., left to right, for the
+// operators ops of one precedence level.
+func (p *exprParser) leftAssoc(operand func() (expr, *stataError), ops ...binOp) (expr, *stataError) {
+	l, e := operand()
 	for e == nil {
-		op := ""
-		for _, o := range []string{"==", "!=", "~=", "<=", ">=", "<", ">"} {
-			if p.accept(o) {
-				op = o
-				break
-			}
-		}
-		if op == "" {
+		i := slices.IndexFunc(ops, func(o binOp) bool { return p.accept(o.tok, o.notBefore...) })
+		if i < 0 {
 			break
 		}
 		var r expr
-		if r, e = p.additive(); e == nil {
-			l = binary(op, l, r)
+		if r, e = operand(); e == nil {
+			l = binary(ops[i].tok, l, r)
 		}
 	}
 	return l, e
+}
+
+// or parses a | b | ...
+func (p *exprParser) or() (expr, *stataError) { return p.leftAssoc(p.and, binOp{tok: "|"}) }
+
+// and parses a & b & ...
+func (p *exprParser) and() (expr, *stataError) { return p.leftAssoc(p.relation, binOp{tok: "&"}) }
+
+// relation parses comparisons; the two-character operators are tried
+// before the one-character ones they start with.
+func (p *exprParser) relation() (expr, *stataError) {
+	return p.leftAssoc(p.additive, binOp{tok: "=="}, binOp{tok: "!="}, binOp{tok: "~="},
+		binOp{tok: "<="}, binOp{tok: ">="}, binOp{tok: "<"}, binOp{tok: ">"})
 }
 
 // additive parses a + b - c ...
 func (p *exprParser) additive() (expr, *stataError) {
-	l, e := p.multiplicative()
-	for e == nil {
-		op := ""
-		switch {
-		case p.accept("+"):
-			op = "+"
-		case p.accept("-"):
-			op = "-"
-		default:
-			return l, nil
-		}
-		var r expr
-		if r, e = p.multiplicative(); e == nil {
-			l = binary(op, l, r)
-		}
-	}
-	return l, e
+	return p.leftAssoc(p.multiplicative, binOp{tok: "+"}, binOp{tok: "-"})
 }
 
 // multiplicative parses a * b / c ...
 func (p *exprParser) multiplicative() (expr, *stataError) {
-	l, e := p.negation()
-	for e == nil {
-		op := ""
-		switch {
-		case p.accept("*"):
-			op = "*"
-		case p.accept("/", "//", "/*"):
-			op = "/"
-		default:
-			return l, nil
-		}
-		var r expr
-		if r, e = p.negation(); e == nil {
-			l = binary(op, l, r)
-		}
-	}
-	return l, e
+	return p.leftAssoc(p.negation, binOp{tok: "*"}, binOp{tok: "/", notBefore: []string{"//", "/*"}})
 }
 
 // negation parses unary minus (and plus).
