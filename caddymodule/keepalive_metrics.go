@@ -61,7 +61,7 @@ var keepAliveMetrics = struct {
 	}, func() float64 { _, _, _, b := heldStreams.Stats(); return float64(b) }),
 	storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "store_errors_total",
-		Help: "Failed operations of the shared stream store (Redis), by op: write, queue (a write dropped because the store fell behind), read, open, publish, heartbeat.",
+		Help: "Failed operations of the shared stream store (Redis), by op: write, queue (a write dropped because the store fell behind), read, open, publish, heartbeat, task, tasks, too_large.",
 	}, []string{"op"}),
 	tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "mcp_keepalive", Name: "tasks_total",
