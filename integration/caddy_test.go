@@ -2,9 +2,11 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,3 +142,21 @@ const keepAliveSite = `
 	reverse_proxy {upstream} {
 		header_up Host {upstream_hostport}
 	}`
+
+// healthReport GETs url asking for JSON, as a person or a reverse_proxy
+// health check would, decodes the answer into v, and returns its status and
+// Content-Type.
+func healthReport(t *testing.T, url string, v any) (status int, contentType string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("health report at %s: %d: %v", url, resp.StatusCode, err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type")
+}

@@ -398,18 +398,8 @@ type runnerHealth struct {
 // health asks the runner at url for its health.
 func health(t *testing.T, url string) runnerHealth {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var h runnerHealth
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatalf("health: %v", err)
-	}
-	h.code = resp.StatusCode
+	h.code, _ = healthReport(t, url, &h)
 	return h
 }
 

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -251,13 +250,6 @@ func TestStataWorkersAndQueue(t *testing.T) {
 // person or a reverse_proxy health check would: a GET that asks for JSON.
 func TestStataHealth(t *testing.T) {
 	c := startStata(t, standin, "workers 3")
-	req, _ := http.NewRequest(http.MethodGet, c.URL+"/mcp", nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var h struct {
 		Status  string `json:"status"`
 		Stata   string `json:"stata"`
@@ -265,10 +257,8 @@ func TestStataHealth(t *testing.T) {
 		Busy    int    `json:"busy"`
 		Queued  int    `json:"queued"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK || h.Status != "ok" || h.Stata != standin || h.Workers != 3 || h.Busy != 0 || h.Queued != 0 {
-		t.Fatalf("health: %d %+v", resp.StatusCode, h)
+	status, _ := healthReport(t, c.URL+"/mcp", &h)
+	if status != http.StatusOK || h.Status != "ok" || h.Stata != standin || h.Workers != 3 || h.Busy != 0 || h.Queued != 0 {
+		t.Fatalf("health: %d %+v", status, h)
 	}
 }

@@ -68,19 +68,9 @@ func (h stdioHealth) has(pid int) bool {
 // getHealth reads mcp_stdio's health report at url.
 func getHealth(t *testing.T, url string) stdioHealth {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var h stdioHealth
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		t.Fatalf("health report: status %d, %s", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
-		t.Fatalf("health report: %v", err)
+	if status, ct := healthReport(t, url, &h); status != http.StatusOK || !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("health report: status %d, %s", status, ct)
 	}
 	return h
 }
