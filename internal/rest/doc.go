@@ -15,9 +15,10 @@
 //
 // The upstream is reached with the official Go SDK's client
 // (github.com/modelcontextprotocol/go-sdk): Streamable HTTP, or the legacy
-// HTTP+SSE transport when configured so. A small pool of upstream sessions
-// (pool.go) is initialized once and reused, so a REST call costs one upstream
-// request; a session the upstream no longer knows (404, after a restart) is
+// HTTP+SSE transport, found on its own when the upstream refuses Streamable
+// HTTP but answers a GET with its event stream (pool.go's dial). A small pool
+// of upstream sessions (pool.go) is initialized once and reused, so a REST
+// call costs one upstream request; a session the upstream no longer knows (404, after a restart) is
 // dropped and the call is retried once on a new one. Progress comes back by
 // the progress token each call sends; log messages, which MCP does not tie to
 // a request, go to the streaming calls in flight on the session that got them.
