@@ -3,7 +3,6 @@ package rest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -91,7 +90,8 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, name strin
 	write := func(name string, data any) bool {
 		b, err := json.Marshal(data)
 		if err != nil {
-			b = []byte(fmt.Sprintf(`{"code":"internal","message":%q}`, err.Error()))
+			// Go's %q is not JSON's quoting; Marshal of a string cannot fail.
+			b, _ = json.Marshal(map[string]string{"code": "internal", "message": err.Error()})
 			name = "error"
 		}
 		if _, err := sse.WriteEventBytes(w, "", name, b); err != nil {
