@@ -156,12 +156,7 @@ func (c Config) withDefaults() Config {
 	if c.Workers <= 0 {
 		c.Workers = DefaultWorkers
 	}
-	switch {
-	case c.Queue == 0:
-		c.Queue = DefaultQueue
-	case c.Queue < 0:
-		c.Queue = 0
-	}
+	c.Queue = defaultOrOff(c.Queue, DefaultQueue)
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -174,21 +169,11 @@ func (c Config) withDefaults() Config {
 	if c.KillGrace <= 0 {
 		c.KillGrace = DefaultKillGrace
 	}
-	switch {
-	case c.SessionTimeout == 0:
-		c.SessionTimeout = DefaultSessionTimeout
-	case c.SessionTimeout < 0:
-		c.SessionTimeout = 0
-	}
+	c.SessionTimeout = defaultOrOff(c.SessionTimeout, DefaultSessionTimeout)
 	if c.Sessions <= 0 {
 		c.Sessions = DefaultSessions
 	}
-	switch {
-	case c.SessionIdle == 0:
-		c.SessionIdle = DefaultSessionIdle
-	case c.SessionIdle < 0:
-		c.SessionIdle = 0
-	}
+	c.SessionIdle = defaultOrOff(c.SessionIdle, DefaultSessionIdle)
 	if c.MaxGraphs <= 0 {
 		c.MaxGraphs = DefaultMaxGraphs
 	}
@@ -196,6 +181,18 @@ func (c Config) withDefaults() Config {
 		c.Logger = zap.NewNop()
 	}
 	return c
+}
+
+// defaultOrOff applies the rule of the fields where 0 means the default and a
+// negative value means none: it returns def for 0, 0 for a negative v, else v.
+func defaultOrOff[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // stataNames are the executables Detect looks for, in order of preference.
